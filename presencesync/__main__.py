@@ -1,0 +1,5 @@
+import sys
+
+from presencesync.cli import main
+
+sys.exit(main())

@@ -1,0 +1,120 @@
+"""`python -m presencesync ...`: the commands, as thin shells over the modules that do the work.
+
+User errors end as one line on stderr and a non-zero exit status, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from presencesync import manifest
+from presencesync.config import ConfigError, Settings, load_settings
+from presencesync.stack_file import StackFileError, read_stack_config, stack_path
+
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+class UserError(Exception):
+    """An error the user can fix; its message is the whole report."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (UserError, StackFileError, manifest.ManifestError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m presencesync", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="validate a stack's config offline and list its resources")
+    _stack_source(check, required=True)
+    check.set_defaults(run=_check)
+
+    show = commands.add_parser("manifest", help="print requiredResourceAccess.json (or the az CLI script)")
+    _stack_source(show, required=False)
+    show.add_argument("--az-script", action="store_true",
+                      help="print the az CLI commands for the whole manual guide instead")
+    show.set_defaults(run=_manifest)
+    return parser
+
+
+def _stack_source(command: argparse.ArgumentParser, *, required: bool) -> None:
+    source = command.add_mutually_exclusive_group(required=required)
+    source.add_argument("--stack", metavar="NAME", help="read Pulumi.NAME.yaml in the project directory")
+    source.add_argument("--config", metavar="FILE", type=Path, help="read a stack config file")
+    command.add_argument("--project-dir", metavar="DIR", type=Path, default=Path.cwd(),
+                         help="where Pulumi.yaml and the stack files are (default: current directory)")
+
+
+def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str], frozenset[str]]:
+    path = args.config if args.config else stack_path(args.stack, args.project_dir)
+    stack = read_stack_config(path)
+    settings = load_settings(stack.values, now=datetime.now(UTC), encrypted=stack.encrypted)
+    return settings, stack.values, stack.encrypted
+
+
+def _check(args: argparse.Namespace) -> int:
+    from presencesync import offline_plan  # imports the Pulumi SDK: only where needed
+
+    settings, values, encrypted = _settings(args)
+    plan = offline_plan.run_program(values, offline_plan.placeholder_facts(settings),
+                                    secret_keys=tuple(encrypted), stack=args.stack or "check")
+    print(f"{len(plan.resources)} resources for profile {settings.profile}, consent {settings.consent}:")
+    for resource in plan.resources:
+        flags = "".join([" [protected]" if resource.protect else "",
+                         f" [ignores changes to {', '.join(resource.ignore_changes)}]"
+                         if resource.ignore_changes else ""])
+        print(f"  {resource.type.rsplit(':', 1)[-1]} {resource.name}{flags}")
+        for key, value in sorted(resource.inputs.items()):
+            print(f"      {key}: {_show(value)}")
+    print("reads from the tenant: " + ", ".join(
+        f"{token.rsplit(':', 1)[-1]}({', '.join(f'{k}={v}' for k, v in sorted(a.items()))})"
+        for token, a in plan.invokes))
+    print("outputs: " + ", ".join(sorted(plan.outputs)))
+    return EXIT_OK
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    if args.az_script:
+        if not (args.stack or args.config):
+            raise UserError("--az-script needs the stack's settings; pass --stack NAME or --config FILE")
+        settings, _, _ = _settings(args)
+        print(manifest.az_script(settings, manifest.resolve_permissions(settings.profile, settings.environment)))
+    else:
+        profile, environment = "ucwa", "public"
+        if args.stack or args.config:
+            settings, _, _ = _settings(args)
+            profile, environment = settings.profile, settings.environment
+        print(json.dumps(manifest.required_resource_access(
+            manifest.resolve_permissions(profile, environment)), indent=2))
+    return EXIT_OK
+
+
+def _show(value: Any) -> str:
+    from presencesync.offline_plan import SecretValue
+
+    if isinstance(value, SecretValue):
+        return "[secret]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in sorted(value.items())) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return json.dumps(value) if not isinstance(value, str) else value

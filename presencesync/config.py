@@ -1,0 +1,398 @@
+"""A stack's settings as one typed, validated object: every config rule and message lives here.
+
+Values arrive as Pulumi hands them to a program: strings, with objects and arrays as JSON text.
+Every problem is collected and reported at once, one line per problem naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from typing import Any
+from urllib.parse import urlsplit
+
+from presencesync.clouds import CLOUDS
+
+NAMESPACE = "presencesync"
+ENVIRONMENT_KEY = "azuread:environment"
+
+# The defaults, in the form Pulumi.yaml declares them (a test keeps the two in step).
+DEFAULTS: dict[str, Any] = {
+    "profile": "ucwa",
+    "displayName": "PresenceSync",
+    "signInAudience": "AzureADMyOrg",
+    "redirectUris": [],
+    "implicitGrant": {"accessTokens": True, "idTokens": True},
+    "publicClient": True,
+    "secretExpiry": "2y",
+    "consent": "resource",
+    "owners": [],
+    "protect": False,
+    "postDeploy": True,
+    "postDeployTimeout": 300,
+}
+REQUIRED = ("syncUser", "syncUserPassword")
+OPTIONAL = ("logoutUrl", "tenantDomain")
+KNOWN_KEYS = (*DEFAULTS, *REQUIRED, *OPTIONAL)
+SECRET_KEYS = ("syncUserPassword",)
+
+PROFILES = ("ucwa",)
+AUDIENCES = ("AzureADMyOrg", "AzureADMultipleOrgs")
+PERSONAL_AUDIENCES = ("AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount")
+CONSENT_MODES = ("resource", "hook", "manual")
+NEVER_EXPIRES = "2100-12-31T00:00:00Z"  # what the guide's CLI path uses for "Never"
+SYNC_USER_KEYS = ("userPrincipalName", "create", "usageLocation", "licenseSkuId")
+IMPLICIT_GRANT_KEYS = ("accessTokens", "idTokens")
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_DOMAIN = re.compile(r"^(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+_UPN_LOCAL = re.compile(r"^[A-Za-z0-9'_!#^~+-]+(\.[A-Za-z0-9'_!#^~+-]+)*$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))?$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+class Secret:
+    """A secret string whose text never shows in a repr, a log line or an exception."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class SyncUser:
+    user_principal_name: str
+    create: bool
+    usage_location: str | None
+    license_sku_id: str | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str
+    display_name: str
+    sign_in_audience: str
+    redirect_uris: tuple[str, ...]
+    logout_url: str | None
+    implicit_access_tokens: bool
+    implicit_id_tokens: bool
+    public_client: bool
+    secret_expiry: str  # as configured: 1y, 2y, never or a date
+    secret_end_date: str  # RFC 3339, UTC
+    consent: str
+    sync_user: SyncUser
+    sync_user_password: Secret
+    owners: tuple[str, ...]
+    tenant_domain: str | None
+    protect: bool
+    post_deploy: bool
+    post_deploy_timeout: int
+    environment: str  # azuread:environment
+
+
+class ConfigError(Exception):
+    """Every problem found in a stack's config, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_settings(
+    values: Mapping[str, str], *, now: datetime, encrypted: frozenset[str] = frozenset()
+) -> Settings:
+    """Validate a stack's config (`namespace:key` to string) into Settings, or raise ConfigError.
+
+    Keys in `encrypted` hold `secure:` values that cannot be read offline: they count as present and
+    their contents are checked when Pulumi decrypts them.
+    """
+    r = _Reader(values, encrypted)
+    for key in values:
+        namespace, _, name = key.partition(":")
+        if namespace == NAMESPACE and name not in KNOWN_KEYS:
+            r.problem(name, f"unknown key{_suggest(name, KNOWN_KEYS)}; remove it or correct its name")
+
+    profile = r.choice("profile", PROFILES)
+    display_name = r.get("displayName").strip()
+    if not display_name:
+        r.problem("displayName", "is empty; set the application's display name, e.g. PresenceSync")
+    audience = r.get("signInAudience")
+    if audience in PERSONAL_AUDIENCES:
+        r.problem("signInAudience", f"'{audience}' admits personal Microsoft accounts, which cannot use "
+                  "the sync user's password sign-in; use AzureADMyOrg (or AzureADMultipleOrgs)")
+    elif audience not in AUDIENCES:
+        r.problem("signInAudience", f"'{audience}' is not one of {', '.join(AUDIENCES)}; use AzureADMyOrg")
+    redirect_uris = tuple(r.strings("redirectUris", _redirect_uri_problem))
+    if len(set(redirect_uris)) != len(redirect_uris):
+        r.problem("redirectUris", "lists the same URI twice; remove the duplicate")
+    logout_url = r.optional("logoutUrl")
+    if logout_url is not None and (why := _https_problem(logout_url)):
+        r.problem("logoutUrl", f"'{logout_url}' {why}")
+    implicit = r.flags("implicitGrant", IMPLICIT_GRANT_KEYS)
+    expiry = r.get("secretExpiry")
+    end_date = _secret_end_date(expiry, now)
+    if end_date is None:
+        r.problem("secretExpiry", f"'{expiry}' is not 1y, 2y, never or an RFC 3339 date in the future "
+                  "(e.g. 2027-06-30T00:00:00Z); set one of those")
+    sync_user = _sync_user(r)
+    password = r.optional("syncUserPassword")
+    if password is None:
+        r.problem("syncUserPassword", "is missing; set it with "
+                  "pulumi config set --secret presencesync:syncUserPassword")
+    elif "syncUserPassword" not in encrypted:
+        if not password:
+            r.problem("syncUserPassword", "is empty; set the sync user's password")
+        elif sync_user and sync_user.create and not 8 <= len(password) <= 256:
+            r.problem("syncUserPassword", "must be 8 to 256 characters for a new user; choose another")
+    owners = tuple(r.strings("owners", lambda v: None if _GUID.match(v) else "is not an object ID (GUID)"))
+    tenant_domain = r.optional("tenantDomain")
+    if tenant_domain is not None and not _DOMAIN.match(tenant_domain):
+        r.problem("tenantDomain", f"'{tenant_domain}' is not a domain name; use the primary domain, "
+                  "e.g. contoso.com, or remove the key")
+    timeout = r.integer("postDeployTimeout", 1, 3600)
+    environment = values.get(ENVIRONMENT_KEY, "public")
+    if environment not in CLOUDS:
+        r.problems.append(f"{ENVIRONMENT_KEY}: '{environment}' is not a cloud the azuread provider knows; "
+                          f"use one of {', '.join(CLOUDS)}")
+    consent = r.choice("consent", CONSENT_MODES)
+    protect = r.boolean("protect")
+    post_deploy = r.boolean("postDeploy")
+    public_client = r.boolean("publicClient")
+    if r.problems:
+        raise ConfigError(r.problems)
+    assert sync_user is not None and end_date is not None and password is not None
+    return Settings(
+        profile=profile, display_name=display_name, sign_in_audience=audience,
+        redirect_uris=redirect_uris, logout_url=logout_url,
+        implicit_access_tokens=implicit["accessTokens"], implicit_id_tokens=implicit["idTokens"],
+        public_client=public_client, secret_expiry=expiry, secret_end_date=end_date,
+        consent=consent, sync_user=sync_user, sync_user_password=Secret(password),
+        owners=owners, tenant_domain=tenant_domain, protect=protect, post_deploy=post_deploy,
+        post_deploy_timeout=timeout, environment=environment,
+    )
+
+
+def _sync_user(r: _Reader) -> SyncUser | None:
+    raw = r.optional("syncUser")
+    fix = "set it with pulumi config set --path presencesync:syncUser.userPrincipalName sync@contoso.com"
+    if raw is None:
+        r.problem("syncUser", f"is missing; {fix}")
+        return None
+    value = r.parse_json("syncUser", raw, dict, "an object")
+    if value is None:
+        return None
+    ok = True
+    for extra in set(value) - set(SYNC_USER_KEYS):
+        r.problem(f"syncUser.{extra}", f"unknown key{_suggest(extra, SYNC_USER_KEYS)}; remove it")
+        ok = False
+    upn = value.get("userPrincipalName")
+    if not isinstance(upn, str) or not upn:
+        r.problem("syncUser.userPrincipalName", f"is missing; {fix}")
+        ok = False
+    elif (why := _upn_problem(upn)) is not None:
+        r.problem("syncUser.userPrincipalName", f"'{upn}' {why}")
+        ok = False
+    create = value.get("create", False)
+    if not isinstance(create, bool):
+        r.problem("syncUser.create", f"'{create}' is not true or false")
+        ok = False
+    location = value.get("usageLocation")
+    if location is not None and (not isinstance(location, str) or not _COUNTRY.match(location)):
+        r.problem("syncUser.usageLocation", f"'{location}' is not a two-letter country code, e.g. DK")
+        ok = False
+    sku = value.get("licenseSkuId")
+    if sku is not None:
+        if not isinstance(sku, str) or not _GUID.match(sku):
+            r.problem("syncUser.licenseSkuId", f"'{sku}' is not a SKU ID (GUID); "
+                      "find it with: az rest --url https://graph.microsoft.com/v1.0/subscribedSkus")
+            ok = False
+        elif create is not True:
+            r.problem("syncUser.licenseSkuId", "applies only with syncUser.create: true; "
+                      "license an existing user yourself, or remove the key")
+            ok = False
+        elif location is None:
+            r.problem("syncUser.usageLocation", "is required to license a user; set the user's "
+                      "two-letter country code, e.g. DK")
+            ok = False
+    if not ok:
+        return None
+    return SyncUser(user_principal_name=str(upn), create=bool(create), usage_location=location,
+                    license_sku_id=sku)
+
+
+class _Reader:
+    """Reads `presencesync:` keys, applying defaults and collecting problems."""
+
+    def __init__(self, values: Mapping[str, str], encrypted: frozenset[str]) -> None:
+        self.values = values
+        self.encrypted = encrypted
+        self.problems: list[str] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{NAMESPACE}:{key}: {message}")
+
+    def optional(self, key: str) -> str | None:
+        return self.values.get(f"{NAMESPACE}:{key}")
+
+    def get(self, key: str) -> str:
+        value = self.optional(key)
+        if value is not None:
+            return value
+        default = DEFAULTS[key]
+        return default if isinstance(default, str) else json.dumps(default)
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        value = self.get(key)
+        if value not in allowed:
+            self.problem(key, f"'{value}' is not one of {', '.join(allowed)}{_suggest(value, allowed)}")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self.get(key)
+        if value.lower() not in ("true", "false"):
+            self.problem(key, f"'{value}' is not true or false")
+        return value.lower() == "true"
+
+    def integer(self, key: str, low: int, high: int) -> int:
+        value = self.get(key)
+        if not value.isdigit() or not low <= int(value) <= high:
+            self.problem(key, f"'{value}' is not a whole number of seconds from {low} to {high}")
+            return low
+        return int(value)
+
+    def parse_json(self, key: str, raw: str, kind: type, what: str) -> Any:
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, kind):
+            self.problem(key, f"is not {what}; set it as YAML {what} in the stack file "
+                         f"or with pulumi config set --path")
+            return None
+        return value
+
+    def strings(self, key: str, check: Callable[[str], str | None]) -> list[str]:
+        items = self.parse_json(key, self.get(key), list, "an array")
+        good: list[str] = []
+        for i, item in enumerate(items or []):
+            why = "is not a string" if not isinstance(item, str) else check(item)
+            if why:
+                self.problem(f"{key}[{i}]", f"'{item}' {why}")
+            else:
+                good.append(item)
+        return good
+
+    def flags(self, key: str, names: tuple[str, ...]) -> dict[str, bool]:
+        value = self.parse_json(key, self.get(key), dict, "an object") or {}
+        for extra in set(value) - set(names):
+            self.problem(f"{key}.{extra}", f"unknown key{_suggest(extra, names)}; remove it")
+        for name in names:
+            if not isinstance(value.get(name, True), bool):
+                self.problem(f"{key}.{name}", f"'{value[name]}' is not true or false")
+        return {name: value.get(name, True) is True for name in names}
+
+
+def _suggest(word: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    if not close:
+        lowered = {k.lower(): k for k in known}
+        close = [lowered[word.lower()]] if word.lower() in lowered else []
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _upn_problem(upn: str) -> str | None:
+    local, at, domain = upn.rpartition("@")
+    if not at or not local or len(local) > 64 or not _UPN_LOCAL.match(local) or not _DOMAIN.match(domain):
+        return "is not a user principal name; use the sync user's sign-in name, e.g. sync@contoso.com"
+    return None
+
+
+def _https_problem(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return "is not an https URL; use https://..."
+    if parts.fragment or "#" in url:
+        return "has a fragment (#...), which Entra ID refuses; remove it"
+    if len(url) > 256:
+        return "is longer than 256 characters, which Entra ID refuses; shorten it"
+    return None
+
+
+def _redirect_uri_problem(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme == "http":
+        if parts.hostname != "localhost" or parts.query or parts.fragment or parts.username:
+            return "is plain http on a host other than localhost; use https://... or http://localhost[:port][/path]"
+        return None
+    return _https_problem(url)
+
+
+def _secret_end_date(expiry: str, now: datetime) -> str | None:
+    """The client secret's end date (RFC 3339, UTC) for a configured expiry, or None when invalid.
+
+    Relative expiries count from the start of today (UTC), so every run on one day agrees; the
+    program keeps the secret's first end date afterwards (see tenant.py).
+    """
+    today = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
+    if expiry == "never":
+        return NEVER_EXPIRES
+    if expiry in ("1y", "2y"):
+        return _rfc3339(_add_years(today, int(expiry[0])))
+    if not _RFC3339.match(expiry):
+        return None
+    try:
+        when = datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if when <= now:
+        return None
+    return _rfc3339(when)
+
+
+def _add_years(day: datetime, years: int) -> datetime:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, month=3, day=1)
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Read an RFC 3339 time such as Graph and the provider return (may carry fractions)."""
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def from_pulumi(now: datetime) -> Settings:
+    """The settings of the running Pulumi program; config problems stop it without a traceback."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    # The language host hands config over in PULUMI_CONFIG; tests and `check` set it directly.
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    try:
+        return load_settings(values, now=now)
+    except ConfigError as error:
+        raise pulumi.RunError(f"the stack's config has {len(error.problems)} problem(s):\n{error}") from None

@@ -1,0 +1,187 @@
+"""A small Microsoft Graph client: bearer tokens, retries within one deadline, and `$batch`.
+
+Retried: 429 (after its Retry-After), 5xx, dropped connections, and, where the caller expects objects
+that were just created, Graph's replication-delay answers (404, or 400 "does not exist or one of its
+queried reference-property objects"). Anything else fails at once with Graph's code, message and
+request-id. Tokens and request bodies are never logged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+log = logging.getLogger("presencesync.graph")
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+REPLICATION_HINT = "does not exist or one of its queried reference-property objects"
+BATCH_LIMIT = 20  # Graph accepts at most 20 requests in one $batch
+
+
+class GraphError(Exception):
+    def __init__(self, status: int, code: str, message: str, request_id: str, what: str) -> None:
+        super().__init__(f"{what}: Graph answered {status} {code}: {message} (request-id {request_id or 'none'})")
+        self.status = status
+        self.code = code
+
+
+class DeadlineExceededError(Exception):
+    """The overall deadline passed while an answer was still being retried."""
+
+
+@dataclass
+class Deadline:
+    """One overall time budget shared by every retry of a run, with capped, jittered backoff."""
+
+    seconds: float
+    base: float = 0.5
+    cap: float = 8.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    started: float = field(default=-1.0)
+
+    def __post_init__(self) -> None:
+        if self.started < 0:
+            self.started = self.clock()
+
+    def remaining(self) -> float:
+        return self.seconds - (self.clock() - self.started)
+
+    def pause(self, attempt: int, reason: str, retry_after: float | None = None) -> None:
+        delay = retry_after if retry_after is not None else \
+            min(self.cap, self.base * 2 ** attempt) * (0.5 + random.random() / 2)  # noqa: S311 (jitter)
+        if delay > self.remaining():
+            raise DeadlineExceededError(f"{reason}, still after {self.seconds:.0f} s; "
+                                   "raise presencesync:postDeployTimeout or try again later")
+        log.info("retrying in %.1f s: %s", delay, reason)
+        self.sleep(delay)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Graph request; `url` is relative to the version root, e.g. /applications/{id}."""
+
+    method: str
+    url: str
+    body: dict[str, Any] | None = None
+    what: str = ""  # names the step in errors
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+class Graph:
+    def __init__(self, endpoint: str, token: Callable[[], str], deadline: Deadline,
+                 session: requests.Session | None = None) -> None:
+        self.root = f"{endpoint}/v1.0"
+        self.token = token
+        self.deadline = deadline
+        self.session = session or requests.Session()
+        self.requests_sent = 0
+
+    def send(self, call: Call, *, replicating: bool = False) -> Answer:
+        """Send one call, retrying what is retryable; `replicating` also retries 404s and
+        reference-not-found 400s, for objects created moments ago."""
+        for attempt in itertools.count():
+            try:
+                response = self._http(call.method, call.url, call.body)
+            except (requests.ConnectionError, requests.Timeout) as error:
+                self.deadline.pause(attempt, f"{call.what or call.url}: connection failed ({type(error).__name__})")
+                continue
+            answer = Answer(response.status_code, _json(response))
+            if _retryable(answer, replicating):
+                self.deadline.pause(attempt, f"{call.what or call.url}: Graph answered {answer.status}",
+                                    _retry_after(response.headers.get("Retry-After")))
+                continue
+            if answer.status >= 400:
+                raise _error(answer, response.headers, call)
+            return answer
+        raise AssertionError("unreachable")
+
+    def batch(self, calls: list[Call], *, replicating: bool = False) -> list[Answer]:
+        """Send calls through `$batch` (in chunks of 20), resending only the ones that must be retried."""
+        if len(calls) == 1:  # one request needs no envelope
+            return [self.send(calls[0], replicating=replicating)]
+        answers: dict[int, Answer] = {}
+        pending = list(range(len(calls)))
+        for attempt in itertools.count():
+            retry: list[int] = []
+            retry_after: float | None = None
+            for chunk in (pending[i:i + BATCH_LIMIT] for i in range(0, len(pending), BATCH_LIMIT)):
+                body = {"requests": [_batch_item(i, calls[i]) for i in chunk]}
+                outer = self.send(Call("POST", "/$batch", body, what="$batch"))
+                for item in outer.body.get("responses", []):
+                    index = int(item["id"])
+                    answer = Answer(int(item["status"]), item.get("body") or {})
+                    if _retryable(answer, replicating):
+                        retry.append(index)
+                        hint = _retry_after((item.get("headers") or {}).get("Retry-After"))
+                        retry_after = max(retry_after or 0.0, hint) if hint is not None else retry_after
+                    elif answer.status >= 400:
+                        raise _error(answer, item.get("headers") or {}, calls[index])
+                    else:
+                        answers[index] = answer
+            if not retry:
+                return [answers[i] for i in range(len(calls))]
+            pending = sorted(retry)
+            self.deadline.pause(attempt, f"{len(retry)} of the batched requests were not answered yet",
+                                retry_after)
+        raise AssertionError("unreachable")
+
+    def _http(self, method: str, url: str, body: dict[str, Any] | None) -> requests.Response:
+        self.requests_sent += 1
+        timeout = max(1.0, min(30.0, self.deadline.remaining()))
+        response = self.session.request(method, self.root + url, json=body, timeout=timeout, headers={
+            "Authorization": f"Bearer {self.token()}", "Accept": "application/json"})
+        log.debug("%s %s -> %s", method, url, response.status_code)
+        return response
+
+
+def _batch_item(index: int, call: Call) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": str(index), "method": call.method, "url": call.url}
+    if call.body is not None:
+        item["body"] = call.body
+        item["headers"] = {"Content-Type": "application/json"}
+    return item
+
+
+def _retryable(answer: Answer, replicating: bool) -> bool:
+    if answer.status in RETRYABLE_STATUS:
+        return True
+    if not replicating:
+        return False
+    message = str(answer.body.get("error", {}).get("message", ""))
+    return answer.status == 404 or (answer.status == 400 and REPLICATION_HINT in message)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _error(answer: Answer, headers: Any, call: Call) -> GraphError:
+    error = answer.body.get("error") or {}
+    inner = error.get("innerError") or error.get("innererror") or {}
+    request_id = headers.get("request-id") or inner.get("request-id") or ""
+    return GraphError(answer.status, str(error.get("code", "unknown")), str(error.get("message", "")),
+                      str(request_id), call.what or f"{call.method} {call.url}")

@@ -1,0 +1,338 @@
+"""A loopback HTTPS fake of the Entra ID token endpoints and the Microsoft Graph calls presencesync makes.
+
+It speaks the real protocols (OIDC discovery, OAuth2 token requests with AADSTS error answers,
+Graph JSON, `$batch`), so the real msal and requests run against it. It holds a small in-memory
+directory, records every request, and can inject faults: status codes with Retry-After, dropped
+connections, and objects that only become visible some seconds after a run starts (replication).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import ssl
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import trustme
+
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+_GUID = re.compile(r"[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}")
+AADSTS_TEXT = {
+    50034: "The user account does not exist in the directory.",
+    50053: "The account is locked.",
+    50055: "The password is expired.",
+    50057: "The user account is disabled.",
+    50076: "Due to a configuration change made by your administrator, you must use multi-factor authentication.",
+    50079: "The user is required to register for multi-factor authentication.",
+    50126: "Error validating credentials due to invalid username or password.",
+    53003: "Access has been blocked by Conditional Access policies.",
+    65001: "The user or administrator has not consented to use the application.",
+    700016: "Application was not found in the directory.",
+    7000215: "Invalid client secret provided.",
+    7000218: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+}
+
+
+@dataclass
+class User:
+    upn: str
+    password: str
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    licensed: bool = True
+    sign_in_error: int | None = None  # an AADSTS code every password sign-in gets
+
+
+@dataclass
+class App:
+    client_id: str
+    secrets: set[str]
+    object_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    display_name: str = "PresenceSync"
+    owners: set[str] = field(default_factory=set)
+    public_client: bool = True
+    end_date: str = "2100-12-31T00:00:00Z"
+
+
+@dataclass
+class Fault:
+    method: str
+    path: str  # a regular expression searched in the request path
+    status: int  # 0 drops the connection without an answer
+    times: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    batched: bool
+    at: float
+
+
+class Directory:
+    """The fake tenant's state; everything the handler reads and writes."""
+
+    def __init__(self, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self.lock = threading.RLock()
+        self.users: dict[str, User] = {}
+        self.apps: dict[str, App] = {}  # client ID -> app
+        self.service_principals: dict[str, dict[str, Any]] = {}  # app ID -> servicePrincipal JSON
+        self.grants: dict[str, dict[str, Any]] = {}
+        self.faults: list[Fault] = []
+        self.hidden_until: dict[str, float] = {}  # app ID -> monotonic time its SP appears
+        self.seen: list[Seen] = []
+        self.token_requests: list[dict[str, str]] = []
+
+    def add_resource_api(self, app_id: str, scopes: dict[str, str]) -> str:
+        object_id = str(uuid.uuid4())
+        self.service_principals[app_id] = {
+            "id": object_id, "appId": app_id,
+            "oauth2PermissionScopes": [{"value": v, "id": i, "type": "User"} for v, i in scopes.items()],
+            "appRoles": []}
+        return object_id
+
+    def add_app(self, app: App, *, with_service_principal: bool = True) -> App:
+        self.apps[app.client_id] = app
+        if with_service_principal:
+            self.service_principals[app.client_id] = {"id": str(uuid.uuid4()), "appId": app.client_id,
+                                                      "oauth2PermissionScopes": [], "appRoles": []}
+        return app
+
+    def add_grant(self, client_app_id: str, resource_app_id: str, scope: str) -> dict[str, Any]:
+        grant = {"id": str(uuid.uuid4()), "clientId": self.service_principals[client_app_id]["id"],
+                 "resourceId": self.service_principals[resource_app_id]["id"],
+                 "consentType": "AllPrincipals", "principalId": None, "scope": scope}
+        self.grants[grant["id"]] = grant
+        return grant
+
+    def writes(self) -> list[Seen]:
+        return [s for s in self.seen if s.method in ("POST", "PATCH", "DELETE") and s.path != "/v1.0/$batch"]
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.method == method and re.search(fault.path, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+
+class FakeEntra:
+    """Serves the directory over HTTPS on 127.0.0.1; `url` is both authority host and Graph endpoint."""
+
+    def __init__(self, tmp: Path, tenant_id: str = "f2a33a3e-2d9b-4d2e-9a55-3c0e1a7b8c9d") -> None:
+        self.directory = Directory(tenant_id)
+        self.ca = trustme.CA()
+        self.ca_path = tmp / "test-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_path))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        handler = type("Handler", (_Handler,), {"directory": self.directory})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.server.daemon_threads = True
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def env(self) -> dict[str, str]:
+        """The environment that points presencesync (and requests) at this fake."""
+        return {"PRESENCESYNC_AUTHORITY_HOST": self.url, "PRESENCESYNC_GRAPH_ENDPOINT": self.url,
+                "REQUESTS_CA_BUNDLE": str(self.ca_path)}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    directory: Directory
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        pass
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = urlsplit(self.path).path
+        d = self.directory
+        d.seen.append(Seen(method, path, False, time.monotonic()))
+        fault = d.take_fault(method, path)
+        if fault is not None and fault.status == 0:
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        if fault is not None:
+            return self._reply(fault.status, fault.body or _graph_error("Fault", "injected"), fault.headers)
+        if "/oauth2/v2.0/token" in path:
+            return self._reply(*_token(d, parse_qs(raw.decode())))
+        if path.endswith("/v2.0/.well-known/openid-configuration"):
+            return self._reply(200, _openid_configuration(f"https://{self.headers['Host']}", path))
+        if path.startswith("/v1.0/"):
+            caller = _caller(self.headers.get("Authorization", ""))
+            if caller is None:
+                return self._reply(401, _graph_error("InvalidAuthenticationToken", "Access token is empty."))
+            body = json.loads(raw) if raw else None
+            if path == "/v1.0/$batch" and method == "POST":
+                return self._reply(200, {"responses": [_batch_item(d, caller, item) for item in body["requests"]]})
+            status, answer = _graph(d, caller, method, self.path[len("/v1.0"):], body)
+            return self._reply(status, answer, {"request-id": str(uuid.uuid4())})
+        self._reply(404, {"error": "not_found"})
+
+    def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _openid_configuration(base: str, path: str) -> dict[str, Any]:
+    tenant = path.split("/")[1]
+    return {"issuer": f"{base}/{tenant}/v2.0", "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/devicecode"}
+
+
+def _aadsts(code: int, error: str = "invalid_grant") -> tuple[int, dict[str, Any]]:
+    return 400 if code != 7000215 else 401, {
+        "error": error, "error_codes": [code], "trace_id": str(uuid.uuid4()),
+        "error_description": f"AADSTS{code}: {AADSTS_TEXT[code]} Trace ID: {uuid.uuid4()}"}
+
+
+def _token(d: Directory, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+    field_ = {k: v[0] for k, v in form.items()}
+    d.token_requests.append({k: v for k, v in field_.items() if k in ("grant_type", "client_id", "scope", "username")})
+    with d.lock:
+        app = d.apps.get(field_.get("client_id", ""))
+        if app is None or (app.client_id in d.hidden_until and time.monotonic() < d.hidden_until[app.client_id]):
+            return _aadsts(700016, "unauthorized_client")
+        if "client_secret" in field_ and field_["client_secret"] not in app.secrets:
+            return _aadsts(7000215, "invalid_client")
+        if field_.get("grant_type") == "client_credentials":
+            return 200, _token_answer(f"app:{app.client_id}")
+        if field_.get("grant_type") != "password":
+            return 400, {"error": "unsupported_grant_type", "error_description": "AADSTS70003: unsupported"}
+        if "client_secret" not in field_ and not app.public_client:
+            return _aadsts(7000218, "invalid_client")
+        user = d.users.get(field_.get("username", "").lower())
+        if user is None:
+            return _aadsts(50034)
+        if field_.get("password") != user.password:
+            return _aadsts(50126)
+        if user.sign_in_error:
+            return _aadsts(user.sign_in_error)
+        if not _consented(d, app, field_.get("scope", "")):
+            return _aadsts(65001)
+        return 200, _token_answer(f"user:{user.upn}")
+
+
+def _consented(d: Directory, app: App, scope: str) -> bool:
+    """Whether AllPrincipals grants cover every requested scope (`{resource}/{value}`)."""
+    client_sp = d.service_principals.get(app.client_id)
+    if client_sp is None:
+        return False
+    for wanted in scope.split():
+        if wanted in ("openid", "profile", "offline_access"):
+            continue
+        resource, _, value = wanted.rpartition("/")
+        resource_sp = d.service_principals.get(resource if _GUID.fullmatch(resource) else GRAPH_APP_ID)
+        granted = [g for g in d.grants.values()
+                   if resource_sp and g["clientId"] == client_sp["id"] and g["resourceId"] == resource_sp["id"]]
+        if not granted or (value != ".default" and value not in {s for g in granted for s in g["scope"].split()}):
+            return False
+    return True
+
+
+def _token_answer(subject: str) -> dict[str, Any]:
+    return {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": f"fake.{subject}"}
+
+
+def _caller(authorization: str) -> str | None:
+    return authorization.removeprefix("Bearer fake.") if authorization.startswith("Bearer fake.") else None
+
+
+def _graph_error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message,
+                      "innerError": {"request-id": str(uuid.uuid4()), "date": "2026-11-26T00:00:00"}}}
+
+
+def _batch_item(d: Directory, caller: str, item: dict[str, Any]) -> dict[str, Any]:
+    path = urlsplit(item["url"]).path
+    d.seen.append(Seen(item["method"], "/v1.0" + path, True, time.monotonic()))
+    fault = d.take_fault(item["method"], "/v1.0" + path)
+    if fault is not None and fault.status:
+        return {"id": item["id"], "status": fault.status, "headers": fault.headers,
+                "body": fault.body or _graph_error("Fault", "injected")}
+    status, body = _graph(d, caller, item["method"], item["url"], item.get("body"))
+    return {"id": item["id"], "status": status, "body": body, "headers": {"Content-Type": "application/json"}}
+
+
+def _graph(d: Directory, caller: str, method: str, url: str, body: Any) -> tuple[int, dict[str, Any]]:
+    parts = urlsplit(url)
+    path, query = unquote(parts.path), parse_qs(parts.query)
+    with d.lock:
+        if match := re.fullmatch(r"/servicePrincipals\(appId='([^']+)'\)", path):
+            app_id = match.group(1)
+            if app_id not in d.service_principals or time.monotonic() < d.hidden_until.get(app_id, 0):
+                return 404, _graph_error("Request_ResourceNotFound",
+                                         f"Resource '{app_id}' does not exist or one of its queried "
+                                         "reference-property objects are not present.")
+            return 200, d.service_principals[app_id]
+        if path == "/oauth2PermissionGrants" and method == "GET":
+            wanted = re.findall(r"(\w+) eq '([^']+)'", query.get("$filter", [""])[0])
+            found = [g for g in d.grants.values() if all(str(g.get(k)) == v for k, v in wanted)]
+            return 200, {"value": found}
+        if path == "/oauth2PermissionGrants" and method == "POST":
+            if any(g["clientId"] == body["clientId"] and g["resourceId"] == body["resourceId"]
+                   and g["consentType"] == body["consentType"] for g in d.grants.values()):
+                return 409, _graph_error("Request_MultipleObjectsWithSameKeyValue",
+                                         "Permission entry already exists.")
+            grant = {**body, "id": str(uuid.uuid4())}
+            d.grants[grant["id"]] = grant
+            return 201, grant
+        if (match := re.fullmatch(r"/oauth2PermissionGrants/([^/]+)", path)) and method == "PATCH":
+            if match.group(1) not in d.grants:
+                return 404, _graph_error("Request_ResourceNotFound", "Grant does not exist.")
+            d.grants[match.group(1)].update(body)
+            return 204, {}
+        if path.startswith("/me") and not caller.startswith("user:"):
+            return 400, _graph_error("BadRequest", "/me request is only valid with delegated authentication flow.")
+        user = d.users.get(caller.removeprefix("user:").lower())
+        if path == "/me" and user:
+            return 200, {"id": user.id, "assignedLicenses": [{"skuId": str(uuid.uuid4()), "disabledPlans": []}]
+                         if user.licensed else []}
+        if path == "/me/ownedObjects" and user:
+            owned = [{"@odata.type": "#microsoft.graph.application", "id": a.object_id}
+                     for a in d.apps.values() if user.id in a.owners]
+            return 200, {"value": owned}
+        if path == "/applications" and method == "GET":
+            name = re.findall(r"displayName eq '([^']+)'", query.get("$filter", [""])[0])
+            apps = [a for a in d.apps.values() if not name or a.display_name == name[0]]
+            return 200, {"value": [{"id": a.object_id, "appId": a.client_id, "displayName": a.display_name}
+                                   for a in apps]}
+    return 404, _graph_error("Request_ResourceNotFound", f"{method} {path} is not served by the fake")

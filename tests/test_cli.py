@@ -1,0 +1,142 @@
+"""`check` and `manifest` run as processes, the way an admin or a pipeline runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SKYPE_SCOPES
+from fake_entra import App, FakeEntra
+
+from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOYER_APP = "d0d0d0d0-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+DEPLOYER_SECRET = "deployer-secret-value"
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ARM_", "PRESENCESYNC_"))}
+    clean["PATH"] = os.path.dirname(sys.executable)  # no az CLI to fall back on
+    return subprocess.run([sys.executable, "-m", "presencesync", *args], capture_output=True, text=True,
+                          env={**clean, **(env or {})}, cwd=cwd, stdin=subprocess.DEVNULL, timeout=120,
+                          check=False)
+
+
+def write_stack(tmp_path: Path, config: dict) -> Path:
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text(json.dumps({"config": config}))  # JSON is YAML
+    return path
+
+
+def test_check_lists_the_example_stack_resources():
+    done = run("check", "--stack", "dev")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "9 resources for profile ucwa, consent resource:"
+    for expected in ["  Application application [protected]", "  ServicePrincipal service-principal [protected]",
+                     "  ApplicationPassword client-secret [ignores changes to endDate]", "  User sync-user",
+                     "  GroupLicense sync-user-licence",
+                     "  ServicePrincipalDelegatedPermissionGrant consent-skype-for-business-online"]:
+        assert expected in lines
+    assert "      password: [secret]" in lines
+    assert "Traceback" not in done.stderr
+
+
+def test_check_reports_every_problem_as_one_line(tmp_path):
+    path = write_stack(tmp_path, {"presencesync:consent": "always", "presencesync:owners": ["nope"],
+                                  "presencesync:redirectUris": ["http://example.com"], "presencesync:secretExpiry": "5y",
+                                  "presencesync:syncUserPasword": {"secure": "v1:abc"}})
+    done = run("check", "--config", str(path))
+    assert done.returncode == 1
+    errors = done.stderr.splitlines()
+    assert "error: presencesync:syncUserPasword: unknown key (did you mean 'syncUserPassword'?); remove it or correct its name" in errors
+    assert any(e.startswith("error: presencesync:consent: 'always'") for e in errors)
+    assert any(e.startswith("error: presencesync:owners[0]: 'nope'") for e in errors)
+    assert any(e.startswith("error: presencesync:redirectUris[0]:") for e in errors)
+    assert any(e.startswith("error: presencesync:secretExpiry: '5y'") for e in errors)
+    assert any(e.startswith("error: presencesync:syncUser: is missing") for e in errors)
+    assert any(e.startswith("error: presencesync:syncUserPassword: is missing") for e in errors)
+    assert len(errors) == 7 and done.stdout == ""
+
+
+def test_check_of_a_missing_or_broken_stack_file(tmp_path):
+    done = run("check", "--stack", "nosuch")
+    assert done.returncode == 1 and "Pulumi.nosuch.yaml: no such stack file" in done.stderr
+    broken = tmp_path / "Pulumi.b.yaml"
+    broken.write_text("config:\n  presencesync:consent: [unclosed\n")
+    done = run("check", "--config", str(broken))
+    assert done.returncode == 1 and "not valid YAML at line" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_check_with_hook_consent_lists_no_grants(tmp_path):
+    path = write_stack(tmp_path, {"presencesync:consent": "hook", "presencesync:syncUser": {"userPrincipalName": "s@contoso.com"},
+                                  "presencesync:syncUserPassword": {"secure": "v1:abc"}})
+    done = run("check", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "PermissionGrant" not in done.stdout
+    assert done.stdout.startswith("4 resources for profile ucwa, consent hook:")
+
+
+@pytest.fixture
+def tenant(fake: FakeEntra) -> FakeEntra:
+    fake.directory.add_app(App(DEPLOYER_APP, {DEPLOYER_SECRET}))
+    fake.directory.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
+    fake.directory.add_resource_api(MICROSOFT_GRAPH, {"User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d"})
+    return fake
+
+
+def deployer_env(fake: FakeEntra) -> dict[str, str]:
+    return {**fake.env(), "ARM_CLIENT_ID": DEPLOYER_APP, "ARM_CLIENT_SECRET": DEPLOYER_SECRET,
+            "ARM_TENANT_ID": fake.directory.tenant_id}
+
+
+def test_manifest_reads_unpublished_ids_from_the_tenant(tenant):
+    done = run("manifest", env=deployer_env(tenant))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        {"resourceAppId": SKYPE_FOR_BUSINESS_ONLINE, "resourceAccess": [
+            {"id": SKYPE_SCOPES["Contacts.ReadWrite"], "type": "Scope"},
+            {"id": SKYPE_SCOPES["User.ReadWrite"], "type": "Scope"}]},
+        {"resourceAppId": MICROSOFT_GRAPH, "resourceAccess": [
+            {"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Scope"}]}]
+    assert [s.path for s in tenant.directory.seen if s.path.startswith("/v1.0")] == \
+        [f"/v1.0/servicePrincipals(appId='{SKYPE_FOR_BUSINESS_ONLINE}')"]
+    assert DEPLOYER_SECRET not in done.stdout + done.stderr
+
+
+def test_manifest_az_script_grants_consent_with_permission_grant(tenant):
+    done = run("manifest", "--stack", "dev", "--az-script", env=deployer_env(tenant))
+    assert done.returncode == 0, done.stderr
+    script = done.stdout
+    assert "az ad app permission admin-consent" not in script.replace("'az ad app permission admin-consent' fails", "")
+    assert f'az ad app permission grant --id "$APP_ID" --api {SKYPE_FOR_BUSINESS_ONLINE} --scope \'Contacts.ReadWrite User.ReadWrite\'' in script
+    assert "--is-fallback-public-client true" in script and "--enable-id-token-issuance true" in script
+    assert "az ad app owner add" in script and "--end-date 2" in script
+    assert SKYPE_SCOPES["Contacts.ReadWrite"] in script
+    syntax = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, check=False)
+    assert syntax.returncode == 0, syntax.stderr
+
+
+def test_manifest_without_credentials_fails_clearly():
+    done = run("manifest")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: the IDs of Skype for Business Online Contacts.ReadWrite User.ReadWrite are not published")
+    assert "ARM_CLIENT_ID" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_manifest_with_a_wrong_deployer_secret_fails_clearly(tenant):
+    done = run("manifest", env={**deployer_env(tenant), "ARM_CLIENT_SECRET": "wrong"})
+    assert done.returncode == 1
+    assert "AADSTS7000215" in done.stderr and "wrong" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_manifest_when_the_tenant_lacks_the_skype_service_principal(fake):
+    fake.directory.add_app(App(DEPLOYER_APP, {DEPLOYER_SECRET}))
+    done = run("manifest", env=deployer_env(fake))
+    assert done.returncode == 1
+    assert "404 Request_ResourceNotFound" in done.stderr and "az ad sp create" in done.stderr

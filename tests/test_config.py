@@ -1,0 +1,112 @@
+"""Config validation: every bad-input case gives one line naming the key and the fix."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from conftest import PASSWORD, stack_config
+
+from presencesync.config import DEFAULTS, KNOWN_KEYS, SECRET_KEYS, ConfigError, Secret, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+
+
+def problems(**overrides) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(stack_config(**overrides), now=NOW)
+    return raised.value.problems
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"owners": ["not-a-guid"]}, "presencesync:owners[0]: 'not-a-guid' is not an object ID (GUID)"),
+    ({"syncUser": {"userPrincipalName": "sync at contoso"}}, "presencesync:syncUser.userPrincipalName: 'sync at contoso' is not a user principal name"),
+    ({"redirectUris": ["http://novus.contoso.com/cb"]}, "presencesync:redirectUris[0]: 'http://novus.contoso.com/cb' is plain http"),
+    ({"logoutUrl": "http://novus.contoso.com/out"}, "presencesync:logoutUrl: 'http://novus.contoso.com/out' is not an https URL"),
+    ({"secretExpiry": "2020-01-01T00:00:00Z"}, "presencesync:secretExpiry: '2020-01-01T00:00:00Z' is not 1y, 2y, never or an RFC 3339 date in the future"),
+    ({"secretExpiry": "3y"}, "presencesync:secretExpiry: '3y' is not 1y, 2y, never"),
+    ({"secretExpiry": "2027-13-45"}, "presencesync:secretExpiry: '2027-13-45'"),
+    ({"consent": "admin"}, "presencesync:consent: 'admin' is not one of resource, hook, manual"),
+    ({"profile": "graph"}, "presencesync:profile: 'graph' is not one of ucwa"),
+    ({"signInAudience": "PersonalMicrosoftAccount"}, "presencesync:signInAudience: 'PersonalMicrosoftAccount' admits personal Microsoft accounts"),
+    ({"signInAudience": "AzureADandPersonalMicrosoftAccount"}, "admits personal Microsoft accounts"),
+    ({"signInAudience": "Everyone"}, "presencesync:signInAudience: 'Everyone' is not one of"),
+    ({"syncUser": None}, "presencesync:syncUser: is missing; set it with pulumi config set --path"),
+    ({"syncUserPassword": None}, "presencesync:syncUserPassword: is missing; set it with pulumi config set --secret"),
+    ({"syncUser": {"create": True}}, "presencesync:syncUser.userPrincipalName: is missing"),
+    ({"syncUser": "not json"}, "presencesync:syncUser: is not an object"),
+    ({"syncUser": {"userPrincipalName": "sync@contoso.com", "licenseSkuId": "18181a46-0d4e-45cd-891e-60aabd171b4e"}},
+     "presencesync:syncUser.licenseSkuId: applies only with syncUser.create: true"),
+    ({"syncUser": {"userPrincipalName": "sync@contoso.com", "create": True, "licenseSkuId": "18181a46-0d4e-45cd-891e-60aabd171b4e"}},
+     "presencesync:syncUser.usageLocation: is required to license a user"),
+    ({"syncUser": {"userPrincipalName": "sync@contoso.com", "usageLocation": "Denmark"}}, "presencesync:syncUser.usageLocation: 'Denmark' is not a two-letter country code"),
+    ({"syncUser": {"userPrincipalName": "sync@contoso.com", "licenceSkuId": "x"}}, "presencesync:syncUser.licenceSkuId: unknown key (did you mean 'licenseSkuId'?)"),
+    ({"syncUser": {"userPrincipalName": "sync@contoso.com", "create": True}, "syncUserPassword": "short"},
+     "presencesync:syncUserPassword: must be 8 to 256 characters"),
+    ({"displayName": "  "}, "presencesync:displayName: is empty"),
+    ({"publicClient": "yes"}, "presencesync:publicClient: 'yes' is not true or false"),
+    ({"implicitGrant": {"accessToken": True}}, "presencesync:implicitGrant.accessToken: unknown key (did you mean 'accessTokens'?)"),
+    ({"tenantDomain": "contoso"}, "presencesync:tenantDomain: 'contoso' is not a domain name"),
+    ({"postDeployTimeout": "soon"}, "presencesync:postDeployTimeout: 'soon' is not a whole number of seconds"),
+    ({"redirectUri": "[]"}, "presencesync:redirectUri: unknown key (did you mean 'redirectUris'?)"),
+    ({"secretexpiry": "2y"}, "presencesync:secretexpiry: unknown key (did you mean 'secretExpiry'?)"),
+    ({"azuread:environment": "mars"}, "azuread:environment: 'mars' is not a cloud the azuread provider knows"),
+])
+def test_each_bad_input_is_one_line_naming_the_key(overrides, expected):
+    found = problems(**overrides)
+    assert any(expected in p for p in found), found
+    assert all("\n" not in p for p in found)
+
+
+def test_all_problems_are_reported_at_once():
+    found = problems(consent="x", profile="y", owners=["z"], syncUserPassword=None)
+    assert len(found) == 4
+
+
+def test_defaults_and_the_example_password_masking():
+    settings = load_settings(stack_config(), now=NOW)
+    assert (settings.profile, settings.display_name, settings.consent, settings.secret_expiry) == \
+        ("ucwa", "PresenceSync", "resource", "2y")
+    assert settings.secret_end_date == "2028-11-26T00:00:00Z"
+    assert settings.sync_user_password == Secret(PASSWORD)
+    assert PASSWORD not in repr(settings) and PASSWORD not in str(settings)
+
+
+def test_leap_day_relative_expiry():
+    settings = load_settings(stack_config(secretExpiry="1y"), now=datetime(2028, 2, 29, tzinfo=UTC))
+    assert settings.secret_end_date == "2029-03-01T00:00:00Z"
+
+
+def test_encrypted_values_count_as_present():
+    values = stack_config(syncUserPassword="(encrypted)", syncUser={"userPrincipalName": "s@contoso.com", "create": True})
+    settings = load_settings(values, now=NOW, encrypted=frozenset({"presencesync:syncUserPassword"}))
+    assert settings.sync_user.create
+
+
+def test_pulumi_yaml_is_valid_and_declares_every_key_with_our_defaults():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    schema = json.loads((ROOT / "tests/data/pulumi-project.schema.json").read_text())  # Pulumi's own
+    jsonschema.validate(project, schema)
+    declared = project["config"]
+    assert set(declared) == set(KNOWN_KEYS)
+    for key, default in DEFAULTS.items():
+        assert declared[key]["default"] == default, key
+    for key in KNOWN_KEYS:
+        assert declared[key]["description"]
+        assert declared[key].get("secret", False) == (key in SECRET_KEYS)
+
+
+def test_example_stack_is_valid():
+    from presencesync.stack_file import read_stack_config
+
+    stack = read_stack_config(ROOT / "Pulumi.dev.yaml")
+    settings = load_settings(stack.values, now=NOW, encrypted=stack.encrypted)
+    assert stack.encrypted == frozenset({"presencesync:syncUserPassword"})
+    assert set(k.split(":")[1] for k in stack.values if k.startswith("presencesync:")) == \
+        set(KNOWN_KEYS) - {"profile", "postDeploy", "postDeployTimeout"}
+    assert settings.sync_user.license_sku_id
