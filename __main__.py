@@ -10,9 +10,5 @@ from presencesync.tenant import Tenant
 settings = from_pulumi(now=datetime.now(UTC))
 tenant = Tenant(pulumi.get_stack(), settings)
 
-pulumi.export("novus", tenant.novus)
-pulumi.export("directoryTenantId", tenant.directory_tenant_id)
-pulumi.export("applicationObjectId", tenant.application_object_id)
-pulumi.export("servicePrincipalObjectId", tenant.service_principal_object_id)
-pulumi.export("clientSecretEndDate", tenant.client_secret_end_date)
-pulumi.export("adminConsentUrl", tenant.admin_consent_url)
+for name, value in tenant.outputs.items():
+    pulumi.export(name, value)

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from presencesync import manifest
+from presencesync import manifest, postdeploy
 from presencesync.config import ConfigError, Settings, load_settings
+from presencesync.credentials import CredentialsError
+from presencesync.graph import DeadlineExceededError, GraphError
 from presencesync.stack_file import StackFileError, read_stack_config, stack_path
 
-EXIT_OK, EXIT_ERROR = 0, 1
+EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 
 
 class UserError(Exception):
@@ -29,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (UserError, StackFileError, manifest.ManifestError) as error:
+    except (UserError, StackFileError, manifest.ManifestError, postdeploy.OutputsError, postdeploy.StepFailedError,
+            CredentialsError, GraphError, DeadlineExceededError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except ConfigError as error:
@@ -53,6 +57,17 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--az-script", action="store_true",
                       help="print the az CLI commands for the whole manual guide instead")
     show.set_defaults(run=_manifest)
+
+    after = commands.add_parser("post-deploy", help="grant consent if asked, prove sign-in, hand over to Novus")
+    _stack_source(after, required=True)
+    after.add_argument("--outputs", metavar="FILE", type=Path,
+                       help="stack outputs as JSON (default: pulumi stack output --json --show-secrets)")
+    after.add_argument("--output", metavar="FILE", type=Path,
+                       help="where to write the Novus values (default: novus-config.<stack>.json)")
+    after.add_argument("--show-secrets", action="store_true", help="print the secrets instead of ********")
+    after.add_argument("--check", action="store_true",
+                       help="read-only drift check: exit 2 with one line per drifted item")
+    after.set_defaults(run=_post_deploy)
     return parser
 
 
@@ -106,6 +121,51 @@ def _manifest(args: argparse.Namespace) -> int:
         print(json.dumps(manifest.required_resource_access(
             manifest.resolve_permissions(profile, environment)), indent=2))
     return EXIT_OK
+
+
+def _post_deploy(args: argparse.Namespace) -> int:
+    settings, _, _ = _settings(args)
+    name = args.stack or args.config.stem.removeprefix("Pulumi.")
+    deployed = postdeploy.Deployed.from_outputs(_stack_outputs(args, name))
+    report = postdeploy.post_deploy(settings, deployed, check=args.check, now=datetime.now(UTC),
+                                    say=lambda line: print(f"post-deploy: {line}", file=sys.stderr))
+    for line in report.drift:
+        print(f"{'drift' if args.check else 'error'}: {line}", file=sys.stderr)
+    if args.check:
+        return EXIT_DRIFT if report.drift else EXIT_OK
+    if report.drift:
+        return EXIT_ERROR
+    target = args.output or args.project_dir / f"novus-config.{name}.json"
+    postdeploy.write_handover(target, deployed)
+    print("\n".join(postdeploy.handover_table(deployed, show_secrets=args.show_secrets)))
+    print(f"post-deploy: wrote {target} (owner-only); enter these on Novus's UCWA Presence Provider "
+          "Configuration page", file=sys.stderr)
+    return EXIT_OK
+
+
+def _stack_outputs(args: argparse.Namespace, stack: str) -> dict[str, Any]:
+    if args.outputs:
+        try:
+            text = args.outputs.read_text(encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"--outputs {args.outputs}: cannot be read ({error.strerror})") from None
+    else:
+        try:
+            done = subprocess.run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
+                                  capture_output=True, text=True, cwd=args.project_dir, check=False, timeout=300)
+        except FileNotFoundError:
+            raise UserError("the pulumi CLI is not installed; install it, or pass --outputs FILE") from None
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise UserError(f"pulumi stack output failed for stack {stack}: {reason}")
+        text = done.stdout
+    try:
+        outputs = json.loads(text)
+    except json.JSONDecodeError:
+        raise UserError("the stack outputs are not JSON; pass what pulumi stack output --json prints") from None
+    if not isinstance(outputs, dict):
+        raise UserError("the stack outputs are not a JSON object; pass what pulumi stack output --json prints")
+    return outputs
 
 
 def _show(value: Any) -> str:

@@ -62,6 +62,8 @@ class Registration:
     retain_on_delete: bool
     ignore_changes: list[str]
     id: str = ""  # what the engine answered; here the mock's object ID
+    after_create_hooks: list[str] = field(default_factory=list)
+    depends_on: list[str] = field(default_factory=list)  # URNs
 
 
 @dataclass
@@ -146,6 +148,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=bool(request.retainOnDelete),
                 ignore_changes=list(request.ignoreChanges),
                 id=response.id,
+                after_create_hooks=list(request.hooks.after_create),
+                depends_on=list(request.dependencies),
             ))
         return response
 

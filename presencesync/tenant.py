@@ -8,6 +8,7 @@ here, `pulumi destroy` included, may change or delete them.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pulumi
 import pulumi_azuread as azuread
@@ -15,6 +16,7 @@ import pulumi_azuread as azuread
 from presencesync.clouds import endpoints_for
 from presencesync.config import Settings
 from presencesync.permissions import PROFILES, ApiPermissions, PermissionNotFoundError, scope_ids
+from presencesync.postdeploy import resource_hook
 
 COMPONENT_TYPE = "presencesync:index:Tenant"
 SECRET_DISPLAY_NAME = "presencesync (Novus)"
@@ -29,6 +31,7 @@ class Tenant(pulumi.ComponentResource):
     service_principal_object_id: pulumi.Output[str]
     client_secret_end_date: pulumi.Output[str]
     admin_consent_url: pulumi.Output[str]
+    outputs: dict[str, Any]  # the stack outputs, by their exported names
 
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -72,25 +75,32 @@ class Tenant(pulumi.ComponentResource):
 
         # Step 2's "Grant admin consent": one AllPrincipals grant per resource API. In the hook and
         # manual modes the post-deploy step grants or waits for consent instead.
+        grants = []
         if settings.consent == "resource":
             for api in apis:
-                azuread.ServicePrincipalDelegatedPermissionGrant(
+                grants.append(azuread.ServicePrincipalDelegatedPermissionGrant(
                     f"consent-{_slug(api.api)}",
                     service_principal_object_id=service_principal.object_id,
                     resource_service_principal_object_id=resource_sps[api.app_id].object_id,
                     claim_values=list(api.scopes),
                     opts=child,
-                )
+                ))
 
-        # Step 4's client secret. A relative expiry is computed anew on every run, so the end date
-        # is ignored after creation; changing `secretExpiry` itself replaces the secret.
+        # Step 4's client secret, created last so the post-deploy hook runs once all else exists. A
+        # relative expiry is computed anew on every run, so the end date is ignored after creation;
+        # changing `secretExpiry` itself replaces the secret.
+        hooks = None
+        if settings.post_deploy:
+            hook = pulumi.ResourceHook("post-deploy", resource_hook(settings, lambda: self.outputs))
+            hooks = pulumi.ResourceHookBinding(after_create=[hook], after_update=[hook])
         secret = azuread.ApplicationPassword(
             "client-secret",
             application_id=application.id,
             display_name=SECRET_DISPLAY_NAME,
             end_date=settings.secret_end_date,
             rotate_when_changed={"secretExpiry": settings.secret_expiry},
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["endDate"]),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["endDate"],
+                                        depends_on=[service_principal, *grants], hooks=hooks),
         )
 
         # Step 5 and 8: what the Novus "UCWA Presence Provider Configuration" page asks for.
@@ -111,14 +121,15 @@ class Tenant(pulumi.ComponentResource):
         self.client_secret_end_date = secret.end_date
         self.admin_consent_url = pulumi.Output.all(deployer.tenant_id, application.client_id).apply(
             lambda ids: endpoints.admin_consent_url(ids[0], ids[1]))
-        self.register_outputs({
+        self.outputs = {
             "novus": self.novus,
             "directoryTenantId": self.directory_tenant_id,
             "applicationObjectId": self.application_object_id,
             "servicePrincipalObjectId": self.service_principal_object_id,
             "clientSecretEndDate": self.client_secret_end_date,
             "adminConsentUrl": self.admin_consent_url,
-        })
+        }
+        self.register_outputs(self.outputs)
 
     def _sync_user(self, settings: Settings, deployer_id: pulumi.Output[str],
                    child: pulumi.ResourceOptions, lookup: pulumi.InvokeOptions) -> pulumi.Output[str]:

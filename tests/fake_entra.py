@@ -143,8 +143,12 @@ class FakeEntra:
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        # msal asks https://<authority host>/common/userrealm/... on port 443 whatever the authority's port.
+        self.realm = ThreadingHTTPServer(("127.0.0.1", 443), handler)
+        self.realm.socket = context.wrap_socket(self.realm.socket, server_side=True)
+        self.realm.daemon_threads = True
+        for server in (self.server, self.realm):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
 
     def env(self) -> dict[str, str]:
         """The environment that points presencesync (and requests) at this fake."""
@@ -152,8 +156,9 @@ class FakeEntra:
                 "REQUESTS_CA_BUNDLE": str(self.ca_path)}
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        for server in (self.server, self.realm):
+            server.shutdown()
+            server.server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -187,6 +192,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(fault.status, fault.body or _graph_error("Fault", "injected"), fault.headers)
         if "/oauth2/v2.0/token" in path:
             return self._reply(*_token(d, parse_qs(raw.decode())))
+        if path.startswith("/common/userrealm/"):
+            return self._reply(200, {"ver": "1.0", "account_type": "Managed", "domain_name": path.split("@")[-1],
+                                     "cloud_instance_name": "microsoftonline.com"})
         if path.endswith("/v2.0/.well-known/openid-configuration"):
             return self._reply(200, _openid_configuration(f"https://{self.headers['Host']}", path))
         if path.startswith("/v1.0/"):

@@ -211,3 +211,12 @@ def test_bad_config_stops_the_program_before_any_resource(facts):
 def test_future_dates_only(plan):
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert plan(secretExpiry=tomorrow).one(PASSWORD_TYPE).inputs["endDate"] == tomorrow
+
+
+def test_post_deploy_hook_is_bound_to_the_client_secret_created_last(plan):
+    result = plan()
+    secret = result.one(PASSWORD_TYPE)
+    assert secret.after_create_hooks == ["post-deploy"]
+    waits_for = {urn.rsplit("::", 1)[-1] for urn in secret.depends_on}
+    assert {"service-principal", "consent-skype-for-business-online", "consent-microsoft-graph"} <= waits_for
+    assert plan(postDeploy="false").one(PASSWORD_TYPE).after_create_hooks == []

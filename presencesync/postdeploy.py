@@ -1,0 +1,296 @@
+"""After `pulumi up`: grant consent when asked, prove the sync user can sign in, hand over to Novus.
+
+Used by the resource hook in tenant.py and by `python -m presencesync post-deploy`. Every failure names
+its step and the fix. In check mode nothing is written, neither in the directory nor on disk, and what
+no longer holds is returned as drift.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import msal
+import requests
+
+from presencesync.clouds import Endpoints, endpoints_for
+from presencesync.config import Secret, Settings, parse_rfc3339
+from presencesync.credentials import graph_token_source
+from presencesync.graph import RETRYABLE_STATUS, Call, Deadline, DeadlineExceededError, Graph, GraphError
+from presencesync.permissions import MICROSOFT_GRAPH, PROFILES, ApiPermissions
+
+SECRET_WARNING = timedelta(days=30)
+NOVUS_FIELDS = (("tenantId", "Tenant ID"), ("clientId", "Client ID"), ("clientSecret", "Client secret"),
+                ("userName", "User name"), ("password", "Password"))
+SECRET_FIELDS = ("clientSecret", "password")
+# Answers right after creation that only mean "not replicated yet" (or, in manual mode, "not consented yet").
+REPLICATION_CODES = frozenset({700016, 7000215, 65001})
+AADSTS_ADVICE = {
+    50076: "the sync user is asked for MFA: exclude it from MFA (Conditional Access, per-user MFA, security defaults)",
+    50079: "the sync user must register for MFA: exclude it from MFA (Conditional Access, per-user MFA, "
+           "security defaults)",
+    53003: "Conditional Access blocks the sync user: find the policy in the Entra sign-in logs and exclude the user",
+    65001: "admin consent is missing: grant it (consent: resource or hook) or open the admin-consent URL",
+    7000218: "the app is not a public client and no secret was sent: set presencesync:publicClient to true",
+    50126: "wrong user name or password: correct presencesync:syncUserPassword (or the user's password)",
+    50034: "the sync user does not exist in this tenant: check presencesync:syncUser.userPrincipalName",
+    50053: "the sync user is locked out: unlock it in the Entra admin center",
+    50055: "the sync user's password has expired: reset it and set it never to expire",
+    50057: "the sync user is disabled: enable the account",
+    700016: "the application is not in this tenant: run pulumi up, or check the stack's outputs",
+    7000215: "the client secret is wrong or expired: run pulumi up for a new secret, then update Novus",
+}
+
+
+class OutputsError(Exception):
+    """The stack outputs lack something post-deploy needs; the message names it."""
+
+
+class StepFailedError(Exception):
+    """A post-deploy step found that something does not hold; `step` names it."""
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"{step}: {message}")
+        self.step = step
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What `pulumi up` produced, from the stack outputs."""
+
+    novus: dict[str, str | Secret]
+    directory_tenant_id: str
+    application_object_id: str
+    service_principal_object_id: str
+    client_secret_end_date: str
+    admin_consent_url: str
+
+    @classmethod
+    def from_outputs(cls, outputs: Mapping[str, Any]) -> Deployed:
+        novus = outputs.get("novus")
+        if not isinstance(novus, dict):
+            raise OutputsError("the stack has no 'novus' output; run pulumi up first")
+        missing = [f"novus.{k}" for k, _ in NOVUS_FIELDS if not isinstance(novus.get(k), str)]
+        keys = ("directoryTenantId", "applicationObjectId", "servicePrincipalObjectId", "clientSecretEndDate",
+                "adminConsentUrl")
+        missing += [k for k in keys if not isinstance(outputs.get(k), str)]
+        if missing:
+            raise OutputsError(f"the stack outputs lack {', '.join(missing)}; run pulumi up first "
+                               "(and read them with --show-secrets)")
+        return cls({k: Secret(novus[k]) if k in SECRET_FIELDS else novus[k] for k, _ in NOVUS_FIELDS},
+                   *(str(outputs[k]) for k in keys))
+
+    def text(self, key: str) -> str:
+        value = self.novus[key]
+        return value.reveal() if isinstance(value, Secret) else value
+
+
+@dataclass
+class Report:
+    """What a run found and did; `drift` is what no longer holds."""
+
+    drift: list[str]
+    writes: int = 0
+    http_requests: int = 0
+
+
+def post_deploy(settings: Settings, deployed: Deployed, *, check: bool, now: datetime,
+                say: Callable[[str], None], env: Mapping[str, str] = os.environ) -> Report:
+    endpoints = endpoints_for(settings.environment, env)
+    deadline = Deadline(settings.post_deploy_timeout)
+    apis = PROFILES[settings.profile]
+    report = Report(drift=[])
+
+    if settings.consent == "hook":
+        graph = Graph(endpoints.graph, graph_token_source(endpoints, env).token, deadline)
+        try:
+            report.writes += _ensure_consent(graph, deployed, apis, write=not check, drift=report.drift)
+        except GraphError as error:
+            raise StepFailedError("consent", str(error)) from None
+        report.http_requests += graph.requests_sent
+    elif settings.consent == "manual" and not check:
+        say(f"grant admin consent at {deployed.admin_consent_url} (waiting up to {settings.post_deploy_timeout} s)")
+
+    # Verify: the sync user signs in to the new app with its new secret, once per resource API.
+    sign_in = _SignIn(endpoints, deployed, deadline, wait_for_consent=not check)
+    graph_token = None
+    for api in apis:
+        try:
+            token = sign_in.token(api, [f"{_resource(api, endpoints)}/{s}" for s in api.scopes])
+            if api.app_id == MICROSOFT_GRAPH:
+                graph_token = token
+            say(f"sign-in as {deployed.text('userName')} for {api.api}: ok")
+        except StepFailedError as failed:
+            report.drift.append(str(failed))
+    if graph_token is not None:
+        user_graph = Graph(endpoints.graph, lambda: str(graph_token), deadline)
+        report.drift += _check_licence_and_ownership(user_graph, deployed)
+        report.http_requests += user_graph.requests_sent
+    report.http_requests += sign_in.session.requests_sent
+
+    end = parse_rfc3339(deployed.client_secret_end_date)
+    if end - now < SECRET_WARNING:
+        report.drift.append(f"client secret: expires {deployed.client_secret_end_date}, within 30 days: "
+                            "change presencesync:secretExpiry and run pulumi up, then enter the new secret in Novus")
+    return report
+
+
+def _ensure_consent(graph: Graph, deployed: Deployed, apis: tuple[ApiPermissions, ...], *, write: bool,
+                    drift: list[str]) -> int:
+    """Make one AllPrincipals grant per API hold the required scopes; returns the number of writes."""
+    client = deployed.service_principal_object_id
+    grants_url = "/oauth2PermissionGrants?$filter=" + quote(
+        f"clientId eq '{client}' and consentType eq 'AllPrincipals'")
+    reads = [Call("GET", f"/servicePrincipals(appId='{api.app_id}')?$select=id", what=f"consent: look up {api.api}")
+             for api in apis] + [Call("GET", grants_url, what="consent: read the grants")]
+    answers = graph.batch(reads, replicating=True)
+    grants = answers[-1].body.get("value", [])
+    writes: list[Call] = []
+    lacking: list[str] = []
+    for api, answer in zip(apis, answers, strict=False):
+        resource = answer.body["id"]
+        existing = [g for g in grants if g.get("resourceId") == resource]
+        have = existing[0].get("scope", "").split() if existing else []
+        missing = [s for s in api.scopes if s not in have]
+        if not missing:
+            continue
+        lacking.append(f"consent: {api.api} lacks {' '.join(missing)}")
+        if existing:  # add what is missing, keep what others granted
+            writes.append(Call("PATCH", f"/oauth2PermissionGrants/{existing[0]['id']}",
+                               {"scope": " ".join(have + missing)}, what=f"consent: add scopes for {api.api}"))
+        else:
+            writes.append(Call("POST", "/oauth2PermissionGrants", {
+                "clientId": client, "consentType": "AllPrincipals", "resourceId": resource,
+                "scope": " ".join(api.scopes)}, what=f"consent: grant {api.api}"))
+    if not write:
+        drift.extend(lacking)
+        return 0
+    if writes:
+        graph.batch(writes, replicating=True)
+    return len(writes)
+
+
+def _resource(api: ApiPermissions, endpoints: Endpoints) -> str:
+    # Graph scopes follow the cloud's Graph host; other APIs are named by their app ID.
+    return endpoints.graph if api.app_id == MICROSOFT_GRAPH else api.app_id
+
+
+class _CountingSession(requests.Session):
+    """msal's HTTP client: counts requests and keeps the last answer's status and Retry-After."""
+
+    requests_sent = 0
+    last_status = 0
+    last_retry_after: float | None = None
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        self.requests_sent += 1
+        response = super().request(*args, **kwargs)
+        self.last_status = response.status_code
+        retry_after = response.headers.get("Retry-After")
+        self.last_retry_after = float(retry_after) if retry_after and retry_after.isdigit() else None
+        return response
+
+
+class _SignIn:
+    """The sync user's password sign-in to the new app (confidential client: it proves the secret too)."""
+
+    def __init__(self, endpoints: Endpoints, deployed: Deployed, deadline: Deadline, *, wait_for_consent: bool):
+        self.session = _CountingSession()
+        self.http_cache: dict[str, Any] = {}
+        self.deployed = deployed
+        self.deadline = deadline
+        self.wait = wait_for_consent
+        self.app = msal.ConfidentialClientApplication(
+            deployed.text("clientId"), client_credential=deployed.text("clientSecret"),
+            authority=endpoints.authority(deployed.directory_tenant_id), instance_discovery=False,
+            http_client=self.session, http_cache=self.http_cache)
+
+    def token(self, api: ApiPermissions, scopes: list[str]) -> str:
+        step = f"sign-in for {api.api}"
+        last_code = 0
+        try:
+            for attempt in itertools.count():
+                # msal replays a failed answer from its cache for a while; a retry must really go out.
+                self.http_cache.clear()
+                try:
+                    result = self.app.acquire_token_by_username_password(
+                        self.deployed.text("userName"), self.deployed.text("password"), scopes=scopes)
+                except (requests.ConnectionError, requests.Timeout):
+                    self.deadline.pause(attempt, f"{step}: connection failed")
+                    continue
+                if "access_token" in result:
+                    return str(result["access_token"])
+                codes = [int(c) for c in result.get("error_codes") or []]
+                last_code = codes[0] if codes else 0
+                if self.session.last_status in RETRYABLE_STATUS:
+                    self.deadline.pause(attempt, f"{step}: answered {self.session.last_status}",
+                                        self.session.last_retry_after)
+                elif self.wait and last_code in REPLICATION_CODES:
+                    self.deadline.pause(attempt, f"{step}: AADSTS{last_code}, waiting for the directory")
+                else:
+                    raise StepFailedError(step, _advice(last_code, result))
+        except DeadlineExceededError as late:
+            raise StepFailedError(step, _advice(last_code, {}) if last_code else str(late)) from None
+        raise AssertionError("unreachable")
+
+
+def _advice(code: int, result: Mapping[str, Any]) -> str:
+    if code in AADSTS_ADVICE:
+        return f"AADSTS{code}: {AADSTS_ADVICE[code]}"
+    first_line = (str(result.get("error_description", "")).splitlines() or [""])[0]
+    return f"{result.get('error', 'sign-in failed')}: {first_line}"
+
+
+def _check_licence_and_ownership(graph: Graph, deployed: Deployed) -> list[str]:
+    me, owned = graph.batch([Call("GET", "/me?$select=assignedLicenses", what="licence check"),
+                             Call("GET", "/me/ownedObjects?$select=id&$top=999", what="ownership check")])
+    drift = []
+    if not me.body.get("assignedLicenses"):
+        drift.append("licence: the sync user has no licence: assign an Office 365 (E1 or higher) licence")
+    # Objects the user may not read come back with only their id, which is all we match on.
+    if deployed.application_object_id not in {o.get("id") for o in owned.body.get("value", [])}:
+        drift.append("ownership: the sync user no longer owns the application: run pulumi up to restore it")
+    return drift
+
+
+def resource_hook(settings: Settings, outputs: Callable[[], dict[str, Any]]) -> Callable[[Any], Awaitable[None]]:
+    """The after-create/after-update hook; `outputs()` gives the stack outputs (Outputs) once all exist."""
+    import asyncio
+
+    import pulumi
+
+    async def hook(_: pulumi.ResourceHookArgs) -> None:
+        deployed = Deployed.from_outputs(await pulumi.Output.from_input(outputs()).future() or {})
+        report = await asyncio.to_thread(post_deploy, settings, deployed, check=False, now=datetime.now(UTC),
+                                         say=pulumi.log.info)
+        if report.drift:
+            raise pulumi.RunError("post-deploy failed: " + "; ".join(report.drift))
+        target = Path(f"novus-config.{pulumi.get_stack()}.json")
+        write_handover(target, deployed)
+        for line in handover_table(deployed, show_secrets=False):
+            pulumi.log.info(line)
+        pulumi.log.info(f"post-deploy: wrote {target} (owner-only) with the Novus values")
+
+    return hook
+
+
+def write_handover(path: Path, deployed: Deployed) -> None:
+    """Write the Novus values as JSON, readable by the owner only, even if the file existed."""
+    data = json.dumps({k: deployed.text(k) for k, _ in NOVUS_FIELDS}, indent=2) + "\n"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(data)
+
+
+def handover_table(deployed: Deployed, *, show_secrets: bool) -> list[str]:
+    width = max(len(label) for _, label in NOVUS_FIELDS)
+    return [f"{label:<{width}}  {deployed.text(k) if show_secrets or k not in SECRET_FIELDS else '********'}"
+            for k, label in NOVUS_FIELDS]
