@@ -20,12 +20,14 @@ from typing import Any
 
 import msal
 import requests
+from msal.exceptions import MsalServiceError
 
 from presencesync.clouds import Endpoints
 
 # The Azure CLI's public client, which Entra ID pre-authorizes for Graph (azure-cli, AZ_CLI_AAP_ID).
 AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 OIDC_AUDIENCE = "api://AzureADTokenExchange"
+TOKEN_ATTEMPTS = 6
 
 
 class CredentialsError(Exception):
@@ -69,13 +71,20 @@ def graph_token_source(endpoints: Endpoints, env: Mapping[str, str] = os.environ
 
 def _confidential(endpoints: Endpoints, client_id: str, tenant: str, credential: Any, scope: str,
                   description: str) -> TokenSource:
+    http_cache: dict[str, Any] = {}
     app = msal.ConfidentialClientApplication(
         client_id, client_credential=credential, authority=endpoints.authority(tenant),
-        instance_discovery=False)
+        instance_discovery=False, http_cache=http_cache)
 
     def token() -> str:
-        result = app.acquire_token_for_client(scopes=[scope])
-        return _access_token(result, description)
+        for attempt in range(TOKEN_ATTEMPTS):
+            try:
+                return _access_token(app.acquire_token_for_client(scopes=[scope]), description)
+            except (MsalServiceError, requests.ConnectionError, requests.Timeout):
+                # 429/5xx or a dropped connection: back off; msal would replay its cached failure, so drop it.
+                http_cache.clear()
+                time.sleep(min(8.0, 0.5 * 2 ** attempt))
+        raise CredentialsError(f"sign-in with the {description}: the token endpoint kept failing; try again later")
 
     return TokenSource(description, token)
 

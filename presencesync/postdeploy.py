@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import msal
 import requests
+from msal.exceptions import MsalServiceError
 
 from presencesync.clouds import Endpoints, endpoints_for
 from presencesync.config import Secret, Settings, parse_rfc3339
@@ -224,6 +225,10 @@ class _SignIn:
                         self.deployed.text("userName"), self.deployed.text("password"), scopes=scopes)
                 except (requests.ConnectionError, requests.Timeout):
                     self.deadline.pause(attempt, f"{step}: connection failed")
+                    continue
+                except MsalServiceError:  # msal raises on 5xx token answers
+                    self.deadline.pause(attempt, f"{step}: answered {self.session.last_status}",
+                                        self.session.last_retry_after)
                     continue
                 if "access_token" in result:
                     return str(result["access_token"])

@@ -117,7 +117,8 @@ class Directory:
         return grant
 
     def writes(self) -> list[Seen]:
-        return [s for s in self.seen if s.method in ("POST", "PATCH", "DELETE") and s.path != "/v1.0/$batch"]
+        return [s for s in self.seen if s.method in ("POST", "PATCH", "DELETE") and s.path.startswith("/v1.0/")
+                and s.path != "/v1.0/$batch"]
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
