@@ -243,3 +243,31 @@ def test_bad_outputs_exit_one(tenant, tmp_path):
 
 def test_handover_file_name_is_ignored_by_git():
     assert "novus-config.*.json" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_resource_hook_runs_post_deploy_and_writes_the_handover(tenant, tmp_path, monkeypatch):
+    """The hook `pulumi up` runs after the client secret exists (hooks never run under mocks, so it
+    is called here as the engine would call it, with the component's outputs as Outputs)."""
+    import asyncio
+
+    import pulumi
+
+    from presencesync.config import load_settings
+    from presencesync.postdeploy import resource_hook
+
+    consent(tenant)
+    for key, value in tenant.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({"presencesync:syncUserPassword": PASSWORD,
+                              "presencesync:syncUser": json.dumps({"userPrincipalName": UPN})}, now=datetime.now(UTC))
+    values = outputs(tenant)
+    hook = resource_hook(settings, lambda: {k: pulumi.Output.from_input(v) for k, v in values.items()})
+    args = pulumi.ResourceHookArgs(urn="urn:x", id="id", name="client-secret", type="t")
+    asyncio.run(hook(args))
+    written = tmp_path / f"novus-config.{pulumi.get_stack()}.json"
+    assert json.loads(written.read_text())["clientSecret"] == CLIENT_SECRET
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    tenant.directory.users[UPN].sign_in_error = 50076
+    with pytest.raises(pulumi.RunError, match="AADSTS50076"):
+        asyncio.run(hook(args))
