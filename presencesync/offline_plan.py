@@ -8,6 +8,7 @@ secretness is read off the wire format rather than assumed.
 
 from __future__ import annotations
 
+import asyncio
 import runpy
 import uuid
 from collections.abc import Mapping
@@ -167,6 +168,7 @@ def run_program(config: Mapping[str, str], facts: TenantFacts, *, secret_keys: t
     """
     plan = Plan()
     mocks = _Mocks(facts, plan)
+    asyncio.set_event_loop(asyncio.new_event_loop())  # the SDK runs on the current loop; start clean
     pulumi_settings.ROOT.set(None)
     pulumi_settings.SETTINGS.rpc_manager.clear()  # a failed earlier run leaves its errors here
     pulumi_settings.SETTINGS.outputs.clear()
