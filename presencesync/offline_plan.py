@@ -168,7 +168,11 @@ def run_program(config: Mapping[str, str], facts: TenantFacts, *, secret_keys: t
     """
     plan = Plan()
     mocks = _Mocks(facts, plan)
-    asyncio.set_event_loop(asyncio.new_event_loop())  # the SDK runs on the current loop; start clean
+    loop = asyncio.new_event_loop()  # the SDK runs on the current loop; start clean
+    # A failing program leaves sibling tasks failed with the same error, which run_in_stack already
+    # raised to the caller; without this handler asyncio would print them again at exit.
+    loop.set_exception_handler(lambda *_: None)
+    asyncio.set_event_loop(loop)
     pulumi_settings.ROOT.set(None)
     pulumi_settings.SETTINGS.rpc_manager.clear()  # a failed earlier run leaves its errors here
     pulumi_settings.SETTINGS.outputs.clear()
