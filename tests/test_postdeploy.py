@@ -165,12 +165,17 @@ def test_a_throttled_batch_item_is_resent_alone(tenant, tmp_path):
 def test_replication_delay_is_survived_without_fixed_sleeps(tenant, tmp_path):
     d = tenant.directory
     d.hidden_until[CLIENT_ID] = time.monotonic() + 3  # the new app is not visible for 3 s
+    not_yet = {"error": {"code": "Request_BadRequest", "message": "Resource 'x' does not exist or one of its "
+                         "queried reference-property objects are not present."}}
+    d.faults += [Fault("GET", r"/servicePrincipals", 404, times=2, body=not_yet),
+                 Fault("POST", r"/oauth2PermissionGrants", 400, times=1, body=not_yet)]
     started = time.monotonic()
     done = post_deploy(tenant, tmp_path, consent_mode="hook")
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started < 20
     refused = [s for s in d.seen if "token" in s.path]
     assert len(refused) >= 2  # retried with backoff until the app appeared
+    assert all(f.times == 0 for f in d.faults) and len(d.grants) == 2
 
 
 @pytest.mark.parametrize(("code", "advice"), [
