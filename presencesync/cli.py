@@ -127,13 +127,13 @@ def _post_deploy(args: argparse.Namespace) -> int:
     settings, _, _ = _settings(args)
     name = args.stack or args.config.stem.removeprefix("Pulumi.")
     deployed = postdeploy.Deployed.from_outputs(_stack_outputs(args, name))
-    report = postdeploy.post_deploy(settings, deployed, check=args.check, now=datetime.now(UTC),
-                                    say=lambda line: print(f"post-deploy: {line}", file=sys.stderr))
-    for line in report.drift:
+    drift = postdeploy.post_deploy(settings, deployed, check=args.check, now=datetime.now(UTC),
+                                   say=lambda line: print(f"post-deploy: {line}", file=sys.stderr))
+    for line in drift:
         print(f"{'drift' if args.check else 'error'}: {line}", file=sys.stderr)
     if args.check:
-        return EXIT_DRIFT if report.drift else EXIT_OK
-    if report.drift:
+        return EXIT_DRIFT if drift else EXIT_OK
+    if drift:
         return EXIT_ERROR
     target = args.output or args.project_dir / f"novus-config.{name}.json"
     postdeploy.write_handover(target, deployed)

@@ -81,13 +81,11 @@ class Answer:
 
 
 class Graph:
-    def __init__(self, endpoint: str, token: Callable[[], str], deadline: Deadline,
-                 session: requests.Session | None = None) -> None:
+    def __init__(self, endpoint: str, token: Callable[[], str], deadline: Deadline) -> None:
         self.root = f"{endpoint}/v1.0"
         self.token = token
         self.deadline = deadline
-        self.session = session or requests.Session()
-        self.requests_sent = 0
+        self.session = requests.Session()
 
     def send(self, call: Call, *, replicating: bool = False) -> Answer:
         """Send one call, retrying what is retryable; `replicating` also retries 404s and
@@ -139,7 +137,6 @@ class Graph:
         raise AssertionError("unreachable")
 
     def _http(self, method: str, url: str, body: dict[str, Any] | None) -> requests.Response:
-        self.requests_sent += 1
         timeout = max(1.0, min(30.0, self.deadline.remaining()))
         response = self.session.request(method, self.root + url, json=body, timeout=timeout, headers={
             "Authorization": f"Bearer {self.token()}", "Accept": "application/json"})

@@ -93,29 +93,20 @@ class Deployed:
         return value.reveal() if isinstance(value, Secret) else value
 
 
-@dataclass
-class Report:
-    """What a run found and did; `drift` is what no longer holds."""
-
-    drift: list[str]
-    writes: int = 0
-    http_requests: int = 0
-
-
 def post_deploy(settings: Settings, deployed: Deployed, *, check: bool, now: datetime,
-                say: Callable[[str], None], env: Mapping[str, str] = os.environ) -> Report:
+                say: Callable[[str], None], env: Mapping[str, str] = os.environ) -> list[str]:
+    """Run the steps; returns the drift, one line per thing that does not hold (empty: all is well)."""
     endpoints = endpoints_for(settings.environment, env)
     deadline = Deadline(settings.post_deploy_timeout)
     apis = PROFILES[settings.profile]
-    report = Report(drift=[])
+    drift: list[str] = []
 
     if settings.consent == "hook":
         graph = Graph(endpoints.graph, graph_token_source(endpoints, env).token, deadline)
         try:
-            report.writes += _ensure_consent(graph, deployed, apis, write=not check, drift=report.drift)
+            _ensure_consent(graph, deployed, apis, write=not check, drift=drift)
         except GraphError as error:
             raise StepFailedError("consent", str(error)) from None
-        report.http_requests += graph.requests_sent
     elif settings.consent == "manual" and not check:
         say(f"grant admin consent at {deployed.admin_consent_url} (waiting up to {settings.post_deploy_timeout} s)")
 
@@ -129,23 +120,20 @@ def post_deploy(settings: Settings, deployed: Deployed, *, check: bool, now: dat
                 graph_token = token
             say(f"sign-in as {deployed.text('userName')} for {api.api}: ok")
         except StepFailedError as failed:
-            report.drift.append(str(failed))
+            drift.append(str(failed))
     if graph_token is not None:
-        user_graph = Graph(endpoints.graph, lambda: str(graph_token), deadline)
-        report.drift += _check_licence_and_ownership(user_graph, deployed)
-        report.http_requests += user_graph.requests_sent
-    report.http_requests += sign_in.session.requests_sent
+        drift += _check_licence_and_ownership(Graph(endpoints.graph, lambda: str(graph_token), deadline), deployed)
 
     end = parse_rfc3339(deployed.client_secret_end_date)
     if end - now < SECRET_WARNING:
-        report.drift.append(f"client secret: expires {deployed.client_secret_end_date}, within 30 days: "
-                            "change presencesync:secretExpiry and run pulumi up, then enter the new secret in Novus")
-    return report
+        drift.append(f"client secret: expires {deployed.client_secret_end_date}, within 30 days: "
+                     "change presencesync:secretExpiry and run pulumi up, then enter the new secret in Novus")
+    return drift
 
 
 def _ensure_consent(graph: Graph, deployed: Deployed, apis: tuple[ApiPermissions, ...], *, write: bool,
-                    drift: list[str]) -> int:
-    """Make one AllPrincipals grant per API hold the required scopes; returns the number of writes."""
+                    drift: list[str]) -> None:
+    """Make one AllPrincipals grant per API hold the required scopes; in check mode add what lacks to drift."""
     client = deployed.service_principal_object_id
     grants_url = "/oauth2PermissionGrants?$filter=" + quote(
         f"clientId eq '{client}' and consentType eq 'AllPrincipals'")
@@ -172,10 +160,8 @@ def _ensure_consent(graph: Graph, deployed: Deployed, apis: tuple[ApiPermissions
                 "scope": " ".join(api.scopes)}, what=f"consent: grant {api.api}"))
     if not write:
         drift.extend(lacking)
-        return 0
-    if writes:
+    elif writes:
         graph.batch(writes, replicating=True)
-    return len(writes)
 
 
 def _resource(api: ApiPermissions, endpoints: Endpoints) -> str:
@@ -183,15 +169,13 @@ def _resource(api: ApiPermissions, endpoints: Endpoints) -> str:
     return endpoints.graph if api.app_id == MICROSOFT_GRAPH else api.app_id
 
 
-class _CountingSession(requests.Session):
-    """msal's HTTP client: counts requests and keeps the last answer's status and Retry-After."""
+class _AnswerKeepingSession(requests.Session):
+    """msal's HTTP client, keeping the last answer's status and Retry-After (msal's result has neither)."""
 
-    requests_sent = 0
     last_status = 0
     last_retry_after: float | None = None
 
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        self.requests_sent += 1
         response = super().request(*args, **kwargs)
         self.last_status = response.status_code
         retry_after = response.headers.get("Retry-After")
@@ -203,7 +187,7 @@ class _SignIn:
     """The sync user's password sign-in to the new app (confidential client: it proves the secret too)."""
 
     def __init__(self, endpoints: Endpoints, deployed: Deployed, deadline: Deadline, *, wait_for_consent: bool):
-        self.session = _CountingSession()
+        self.session = _AnswerKeepingSession()
         self.http_cache: dict[str, Any] = {}
         self.deployed = deployed
         self.deadline = deadline
@@ -273,10 +257,10 @@ def resource_hook(settings: Settings, outputs: Callable[[], dict[str, Any]]) -> 
 
     async def hook(_: pulumi.ResourceHookArgs) -> None:
         deployed = Deployed.from_outputs(await pulumi.Output.from_input(outputs()).future() or {})
-        report = await asyncio.to_thread(post_deploy, settings, deployed, check=False, now=datetime.now(UTC),
-                                         say=pulumi.log.info)
-        if report.drift:
-            raise pulumi.RunError("post-deploy failed: " + "; ".join(report.drift))
+        drift = await asyncio.to_thread(post_deploy, settings, deployed, check=False, now=datetime.now(UTC),
+                                        say=pulumi.log.info)
+        if drift:
+            raise pulumi.RunError("post-deploy failed: " + "; ".join(drift))
         target = Path(f"novus-config.{pulumi.get_stack()}.json")
         write_handover(target, deployed)
         for line in handover_table(deployed, show_secrets=False):
