@@ -23,11 +23,11 @@ import requests
 from msal.exceptions import MsalServiceError
 
 from presencesync.clouds import Endpoints
+from presencesync.graph import TokenUnavailableError
 
 # The Azure CLI's public client, which Entra ID pre-authorizes for Graph (azure-cli, AZ_CLI_AAP_ID).
 AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 OIDC_AUDIENCE = "api://AzureADTokenExchange"
-TOKEN_ATTEMPTS = 6
 
 
 class CredentialsError(Exception):
@@ -77,14 +77,11 @@ def _confidential(endpoints: Endpoints, client_id: str, tenant: str, credential:
         instance_discovery=False, http_cache=http_cache)
 
     def token() -> str:
-        for attempt in range(TOKEN_ATTEMPTS):
-            try:
-                return _access_token(app.acquire_token_for_client(scopes=[scope]), description)
-            except (MsalServiceError, requests.ConnectionError, requests.Timeout):
-                # 429/5xx or a dropped connection: back off; msal would replay its cached failure, so drop it.
-                http_cache.clear()
-                time.sleep(min(8.0, 0.5 * 2 ** attempt))
-        raise CredentialsError(f"sign-in with the {description}: the token endpoint kept failing; try again later")
+        try:
+            return _access_token(app.acquire_token_for_client(scopes=[scope]), description)
+        except MsalServiceError:  # msal raises on 429/5xx token answers
+            http_cache.clear()  # or msal would replay this failure to the retry
+            raise TokenUnavailableError(f"sign-in with the {description}: the token endpoint is unavailable") from None
 
     return TokenSource(description, token)
 

@@ -32,6 +32,10 @@ class GraphError(Exception):
         self.code = code
 
 
+class TokenUnavailableError(Exception):
+    """The token endpoint answered 429/5xx; retried like Graph's own answers, within the deadline."""
+
+
 class DeadlineExceededError(Exception):
     """The overall deadline passed while an answer was still being retried."""
 
@@ -93,7 +97,7 @@ class Graph:
         for attempt in itertools.count():
             try:
                 response = self._http(call.method, call.url, call.body)
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except (requests.ConnectionError, requests.Timeout, TokenUnavailableError) as error:
                 self.deadline.pause(attempt, f"{call.what or call.url}: connection failed ({type(error).__name__})")
                 continue
             answer = Answer(response.status_code, _json(response))
