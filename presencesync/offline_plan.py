@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import runpy
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,13 +133,36 @@ class _Mocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"the offline plan has no answer for {args.token}")
 
 
+def _on_closed_loop(call: Callable[[], Any]) -> Any:
+    """Run a monitor call from an executor thread on a loop that is closed when the call ends.
+
+    The SDK calls the mock monitor from worker threads, and the monitor opens an event loop on each
+    (pulumi.runtime.sync_await._ensure_event_loop) that nobody closes. Left to the garbage collector
+    at interpreter exit, such a loop's self-pipe socket may be finalized before the loop, whose own
+    __del__ then prints a traceback. The main thread keeps the loop run_program gave it.
+    """
+    if threading.current_thread() is threading.main_thread():
+        return call()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return call()
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: _Mocks, plan: Plan) -> None:
         super().__init__(mocks)
         self.plan = plan
 
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        return _on_closed_loop(lambda: super(_RecordingMonitor, self).Invoke(request))  # type: ignore[no-untyped-call]
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        response = _on_closed_loop(
+            lambda: super(_RecordingMonitor, self).RegisterResource(request))  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             self.plan.resources.append(Registration(
                 type=request.type,
@@ -184,7 +208,13 @@ def run_program(config: Mapping[str, str], facts: TenantFacts, *, secret_keys: t
     def run() -> None:
         runpy.run_path(str(program), run_name="__main__")
 
-    _sync_await(run_in_stack(run))
+    try:
+        _sync_await(run_in_stack(run))
+    finally:
+        # Closed here rather than by the garbage collector: at interpreter exit the loop's self-pipe
+        # socket may be finalized first, and the loop's own __del__ then prints a traceback.
+        loop.close()
+        asyncio.set_event_loop(None)
     return plan
 
 
