@@ -15,6 +15,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 from urllib.parse import urlsplit
 
+from presencesync.client_secrets import SecretPlan, rotating_secrets, single_secret
 from presencesync.clouds import CLOUDS
 
 NAMESPACE = "presencesync"
@@ -26,21 +27,28 @@ DEFAULTS: dict[str, Any] = {
     "displayName": "PresenceSync",
     "signInAudience": "AzureADMyOrg",
     "redirectUris": [],
-    "implicitGrant": {"accessTokens": True, "idTokens": True},
-    "publicClient": True,
-    "secretExpiry": "2y",
     "consent": "resource",
     "owners": [],
     "protect": False,
     "postDeploy": True,
     "postDeployTimeout": 300,
 }
+# Defaults that depend on the profile or on other keys. Pulumi.yaml must not declare these: the CLI
+# hands a declared default to the program as if it were set, and "not set" matters here.
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ucwa": {"implicitGrant": {"accessTokens": True, "idTokens": True}, "publicClient": True},
+    # Graph presence needs no browser sign-in, and the sync user's password sign-in goes through the
+    # confidential client (with the secret), so neither setting is needed.
+    "graph": {"implicitGrant": {"accessTokens": False, "idTokens": False}, "publicClient": False},
+}
+DEFAULT_SECRET_EXPIRY = "2y"  # unless secretRotationDays is set
 REQUIRED = ("syncUser", "syncUserPassword")
-OPTIONAL = ("logoutUrl", "tenantDomain")
+OPTIONAL = ("logoutUrl", "tenantDomain", "implicitGrant", "publicClient", "secretExpiry", "secretRotationDays")
 KNOWN_KEYS = (*DEFAULTS, *REQUIRED, *OPTIONAL)
 SECRET_KEYS = ("syncUserPassword",)
 
-PROFILES = ("ucwa",)
+PROFILES = tuple(PROFILE_DEFAULTS)
+ROTATION_DAYS = (31, 365)  # above the 30-day expiry warning; two periods stay within two years
 AUDIENCES = ("AzureADMyOrg", "AzureADMultipleOrgs")
 PERSONAL_AUDIENCES = ("AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount")
 CONSENT_MODES = ("resource", "hook", "manual")
@@ -94,8 +102,9 @@ class Settings:
     implicit_access_tokens: bool
     implicit_id_tokens: bool
     public_client: bool
-    secret_expiry: str  # as configured: 1y, 2y, never or a date
-    secret_end_date: str  # RFC 3339, UTC
+    secret_expiry: str | None  # as configured: 1y, 2y, never or a date; None with rotation
+    secret_rotation_days: int | None
+    client_secrets: SecretPlan
     consent: str
     sync_user: SyncUser
     sync_user_password: Secret
@@ -145,12 +154,12 @@ def load_settings(
     logout_url = r.optional("logoutUrl")
     if logout_url is not None and (why := _https_problem(logout_url)):
         r.problem("logoutUrl", f"'{logout_url}' {why}")
-    implicit = r.flags("implicitGrant", IMPLICIT_GRANT_KEYS)
-    expiry = r.get("secretExpiry")
-    end_date = _secret_end_date(expiry, now)
-    if end_date is None:
-        r.problem("secretExpiry", f"'{expiry}' is not 1y, 2y, never or an RFC 3339 date in the future "
-                  "(e.g. 2027-06-30T00:00:00Z); set one of those")
+    profile_defaults = PROFILE_DEFAULTS.get(profile, PROFILE_DEFAULTS["ucwa"])
+    implicit = r.flags("implicitGrant", IMPLICIT_GRANT_KEYS, profile_defaults["implicitGrant"])
+    if profile == "graph" and any(implicit.values()):
+        r.problem("implicitGrant", "must stay off with profile graph, which has no browser sign-in; "
+                  "remove the key (or set both to false)")
+    secrets = _client_secrets(r, now)
     sync_user = _sync_user(r)
     password = r.optional("syncUserPassword")
     if password is None:
@@ -174,19 +183,43 @@ def load_settings(
     consent = r.choice("consent", CONSENT_MODES)
     protect = r.boolean("protect")
     post_deploy = r.boolean("postDeploy")
-    public_client = r.boolean("publicClient")
+    public_client = r.boolean("publicClient", profile_defaults["publicClient"])
     if r.problems:
         raise ConfigError(r.problems)
-    assert sync_user is not None and end_date is not None and password is not None
+    assert sync_user is not None and secrets is not None and password is not None
     return Settings(
         profile=profile, display_name=display_name, sign_in_audience=audience,
         redirect_uris=redirect_uris, logout_url=logout_url,
         implicit_access_tokens=implicit["accessTokens"], implicit_id_tokens=implicit["idTokens"],
-        public_client=public_client, secret_expiry=expiry, secret_end_date=end_date,
+        public_client=public_client, client_secrets=secrets,
+        secret_expiry=None if secrets.next_rotation else r.optional("secretExpiry") or DEFAULT_SECRET_EXPIRY,
+        secret_rotation_days=r.optional_integer("secretRotationDays"),
         consent=consent, sync_user=sync_user, sync_user_password=Secret(password),
         owners=owners, tenant_domain=tenant_domain, protect=protect, post_deploy=post_deploy,
         post_deploy_timeout=timeout, environment=environment,
     )
+
+
+def _client_secrets(r: _Reader, now: datetime) -> SecretPlan | None:
+    rotation = r.optional("secretRotationDays")
+    if rotation is not None:
+        low, high = ROTATION_DAYS
+        if not rotation.isdigit() or not low <= int(rotation) <= high:
+            r.problem("secretRotationDays", f"'{rotation}' is not a whole number of days from {low} to {high}; "
+                      "use e.g. 180")
+            return None
+        if r.optional("secretExpiry") is not None:
+            r.problem("secretRotationDays", "cannot be combined with presencesync:secretExpiry (rotated secrets "
+                      "live two periods); remove one of the two keys")
+            return None
+        return rotating_secrets(now.astimezone(UTC).date(), int(rotation))
+    expiry = r.optional("secretExpiry") or DEFAULT_SECRET_EXPIRY
+    end_date = _secret_end_date(expiry, now)
+    if end_date is None:
+        r.problem("secretExpiry", f"'{expiry}' is not 1y, 2y, never or an RFC 3339 date in the future "
+                  "(e.g. 2027-06-30T00:00:00Z); set one of those")
+        return None
+    return single_secret(expiry, end_date)
 
 
 def _sync_user(r: _Reader) -> SyncUser | None:
@@ -264,8 +297,8 @@ class _Reader:
             self.problem(key, f"'{value}' is not one of {', '.join(allowed)}{_suggest(value, allowed)}")
         return value
 
-    def boolean(self, key: str) -> bool:
-        value = self.get(key)
+    def boolean(self, key: str, default: bool | None = None) -> bool:
+        value = self.get(key) if default is None else self.optional(key) or json.dumps(default)
         if value.lower() not in ("true", "false"):
             self.problem(key, f"'{value}' is not true or false")
         return value.lower() == "true"
@@ -276,6 +309,10 @@ class _Reader:
             self.problem(key, f"'{value}' is not a whole number of seconds from {low} to {high}")
             return low
         return int(value)
+
+    def optional_integer(self, key: str) -> int | None:
+        value = self.optional(key)
+        return int(value) if value is not None and value.isdigit() else None
 
     def parse_json(self, key: str, raw: str, kind: type, what: str) -> Any:
         try:
@@ -299,14 +336,15 @@ class _Reader:
                 good.append(item)
         return good
 
-    def flags(self, key: str, names: tuple[str, ...]) -> dict[str, bool]:
-        value = self.parse_json(key, self.get(key), dict, "an object") or {}
+    def flags(self, key: str, names: tuple[str, ...], defaults: Mapping[str, bool]) -> dict[str, bool]:
+        raw = self.optional(key)
+        value = (self.parse_json(key, raw, dict, "an object") or {}) if raw is not None else {}
         for extra in set(value) - set(names):
             self.problem(f"{key}.{extra}", f"unknown key{_suggest(extra, names)}; remove it")
         for name in names:
-            if not isinstance(value.get(name, True), bool):
+            if not isinstance(value.get(name, defaults[name]), bool):
                 self.problem(f"{key}.{name}", f"'{value[name]}' is not true or false")
-        return {name: value.get(name, True) is True for name in names}
+        return {name: value.get(name, defaults[name]) is True for name in names}
 
 
 def _suggest(word: str, known: tuple[str, ...]) -> str:

@@ -17,7 +17,14 @@ from presencesync.clouds import endpoints_for
 from presencesync.config import Settings
 from presencesync.credentials import CredentialsError, graph_token_source
 from presencesync.graph import Call, Deadline, Graph, GraphError
-from presencesync.permissions import PROFILES, PUBLISHED_IDS, ApiPermissions, PermissionNotFoundError, scope_ids
+from presencesync.permissions import (
+    PROFILES,
+    PUBLISHED_IDS,
+    ApiPermissions,
+    PermissionNotFoundError,
+    role_ids,
+    scope_ids,
+)
 from presencesync.tenant import SECRET_DISPLAY_NAME
 
 LOOKUP_SECONDS = 60
@@ -31,32 +38,43 @@ class ManifestError(Exception):
 class ResolvedApi:
     api: ApiPermissions
     scope_ids: tuple[str, ...]
+    role_ids: tuple[str, ...] = ()
 
 
 def resolve_permissions(profile: str, environment: str, env: Mapping[str, str] = os.environ) -> list[ResolvedApi]:
-    """Every API of `profile` with its scope IDs: published ones offline, the others from the tenant."""
+    """Every API of `profile` with its scope and role IDs: published ones offline, the others from the tenant."""
     apis = PROFILES[profile]
-    published = {api: [PUBLISHED_IDS.get((api.app_id, "Scope", s)) for s in api.scopes] for api in apis}
-    unknown = [api for api in apis if None in published[api]]
+    published = {api: _published(api) for api in apis}
+    unknown = [api for api in apis if published[api] is None]
     looked_up = _look_up(unknown, environment, env) if unknown else {}
-    return [ResolvedApi(api, tuple(looked_up.get(api) or [str(i) for i in published[api]])) for api in apis]
+    return [published[api] or looked_up[api] for api in apis]
 
 
-def _look_up(apis: list[ApiPermissions], environment: str, env: Mapping[str, str]) -> dict[ApiPermissions, list[str]]:
+def _published(api: ApiPermissions) -> ResolvedApi | None:
+    scopes = [PUBLISHED_IDS.get((api.app_id, "Scope", s)) for s in api.scopes]
+    roles = [PUBLISHED_IDS.get((api.app_id, "Role", r)) for r in api.roles]
+    if None in scopes or None in roles:
+        return None
+    return ResolvedApi(api, tuple(str(i) for i in scopes), tuple(str(i) for i in roles))
+
+
+def _look_up(apis: list[ApiPermissions], environment: str, env: Mapping[str, str]) -> dict[ApiPermissions, ResolvedApi]:
     endpoints = endpoints_for(environment, env)
-    names = ", ".join(f"{api.api} {' '.join(api.scopes)}" for api in apis)
+    names = ", ".join(f"{api.api} {' '.join(api.scopes + api.roles)}" for api in apis)
     try:
         source = graph_token_source(endpoints, env)
     except CredentialsError as error:
         raise ManifestError(f"the IDs of {names} are not published and must be read from the tenant; "
                             f"{error}") from None
     graph = Graph(endpoints.graph, source.token, Deadline(LOOKUP_SECONDS))
-    calls = [Call("GET", f"/servicePrincipals(appId='{api.app_id}')?$select=id,appId,oauth2PermissionScopes",
+    calls = [Call("GET", f"/servicePrincipals(appId='{api.app_id}')?$select=id,appId,oauth2PermissionScopes,appRoles",
                   what=f"read the {api.api} service principal") for api in apis]
     try:
         answers = graph.batch(calls)
-        return {api: scope_ids(api, {s["value"]: s["id"] for s in answer.body.get("oauth2PermissionScopes", [])})
-                for api, answer in zip(apis, answers, strict=True)}
+        return {api: ResolvedApi(
+            api, tuple(scope_ids(api, {s["value"]: s["id"] for s in answer.body.get("oauth2PermissionScopes", [])})),
+            tuple(role_ids(api, {r["value"]: r["id"] for r in answer.body.get("appRoles", [])})))
+            for api, answer in zip(apis, answers, strict=True)}
     except GraphError as error:
         if error.status == 404:
             raise ManifestError(f"{error}; the tenant has no service principal for that API: create it with "
@@ -69,7 +87,8 @@ def _look_up(apis: list[ApiPermissions], environment: str, env: Mapping[str, str
 def required_resource_access(resolved: list[ResolvedApi]) -> list[dict[str, Any]]:
     """The `requiredResourceAccess` array of the application manifest, as the guide's az path takes it."""
     return [{"resourceAppId": r.api.app_id,
-             "resourceAccess": [{"id": i, "type": "Scope"} for i in r.scope_ids]} for r in resolved]
+             "resourceAccess": [*({"id": i, "type": "Scope"} for i in r.scope_ids),
+                                *({"id": i, "type": "Role"} for i in r.role_ids)]} for r in resolved]
 
 
 def az_script(settings: Settings, resolved: list[ResolvedApi]) -> str:
@@ -109,6 +128,17 @@ def az_script(settings: Settings, resolved: list[ResolvedApi]) -> str:
           f"--scope {q(' '.join(r.api.scopes))} --output none" for r in resolved),
         "",
     ]
+    if any(r.role_ids for r in resolved):
+        lines += ["# Application permissions: an app role assignment each, through Microsoft Graph.",
+                  f"GRAPH={endpoints_for(settings.environment).graph}",
+                  "APP_SP_ID=$(az ad sp show --id \"$APP_ID\" --query id --output tsv)"]
+        for r in resolved:
+            lines.append(f"API_SP_ID=$(az ad sp show --id {r.api.app_id} --query id --output tsv)")
+            body_format = q('{"principalId": "%s", "resourceId": "%s", "appRoleId": "%s"}')
+            lines += [f"az rest --method POST --url \"$GRAPH/v1.0/servicePrincipals/$APP_SP_ID/appRoleAssignments\" "
+                      f"--body \"$(printf {body_format} \"$APP_SP_ID\" \"$API_SP_ID\" {role_id})\" "
+                      f"--output none  # {role}" for role, role_id in zip(r.api.roles, r.role_ids, strict=True)]
+        lines.append("")
     if settings.sync_user.create:
         lines += [
             "# Step 6: the sync user (no MFA; give it an Office 365 licence in the admin center).",
@@ -124,9 +154,10 @@ def az_script(settings: Settings, resolved: list[ResolvedApi]) -> str:
         "# Step 7: owners: the sync user, you, and any extra owners.",
         *(f"az ad app owner add --id \"$APP_ID\" --owner-object-id {o}" for o in owners),
         "",
-        "# Step 4: the client secret, shown once. Enter it on the Novus page now.",
+        "# Step 4: the client secret, shown once. Enter it on the Novus page now."
+        + (" (This path makes one secret; rotation needs pulumi up.)" if settings.secret_rotation_days else ""),
         f"SECRET=$(az ad app credential reset --id \"$APP_ID\" --append --display-name {q(SECRET_DISPLAY_NAME)} "
-        f"--end-date {settings.secret_end_date} --query password --output tsv)",
+        f"--end-date {settings.client_secrets.current.end_date} --query password --output tsv)",
         "",
         "# Steps 5 and 8: the values for Novus's 'UCWA Presence Provider Configuration' page.",
         "echo \"Tenant ID:     " + (settings.tenant_domain or

@@ -36,14 +36,22 @@ _SIG_KEY = "4dabf18193072939515e22adb298388d"
 
 
 @dataclass(frozen=True)
+class ResourceApi:
+    """A resource API's service principal as the tenant has it."""
+
+    object_id: str
+    scopes: Mapping[str, str]  # delegated scope value -> ID
+    roles: Mapping[str, str] = field(default_factory=dict)  # app role value -> ID
+
+
+@dataclass(frozen=True)
 class TenantFacts:
     """What the mock engine answers in place of the tenant's directory."""
 
     tenant_id: str
     deployer_object_id: str
     default_domain: str
-    # resource app ID -> (service principal object ID, delegated scope value -> scope ID)
-    resource_apis: Mapping[str, tuple[str, Mapping[str, str]]]
+    resource_apis: Mapping[str, ResourceApi]  # by app ID
     users: Mapping[str, str]  # user principal name -> object ID
 
 
@@ -92,9 +100,11 @@ def placeholder_facts(settings: Settings) -> TenantFacts:
         tenant_id="(directory tenant ID)",
         deployer_object_id="(deployer's object ID)",
         default_domain="(tenant's default domain)",
-        resource_apis={api.app_id: (f"({api.api} service principal's object ID)",
-                                    {s: PUBLISHED_IDS.get((api.app_id, "Scope", s), f"(ID of {s} in the tenant)")
-                                     for s in api.scopes}) for api in apis},
+        resource_apis={api.app_id: ResourceApi(
+            f"({api.api} service principal's object ID)",
+            {s: PUBLISHED_IDS.get((api.app_id, "Scope", s), f"(ID of {s} in the tenant)") for s in api.scopes},
+            {r: PUBLISHED_IDS.get((api.app_id, "Role", r), f"(ID of {r} in the tenant)") for r in api.roles},
+        ) for api in apis},
         users={upn: f"(object ID of {upn})"},
     )
 
@@ -124,9 +134,9 @@ class _Mocks(pulumi.runtime.Mocks):
             return {"domains": [{"domainName": facts.default_domain, "default": True, "verified": True}]}
         if args.token == "azuread:index/getServicePrincipal:getServicePrincipal":
             app_id = args.args["clientId"]
-            object_id, scopes = facts.resource_apis[app_id]
-            return {"clientId": app_id, "objectId": object_id, "oauth2PermissionScopeIds": dict(scopes),
-                    "appRoleIds": {}}
+            sp = facts.resource_apis[app_id]
+            return {"clientId": app_id, "objectId": sp.object_id, "oauth2PermissionScopeIds": dict(sp.scopes),
+                    "appRoleIds": dict(sp.roles)}
         if args.token == "azuread:index/getUser:getUser":
             upn = args.args["userPrincipalName"]
             return {"objectId": facts.users[upn], "userPrincipalName": upn}
@@ -185,8 +195,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def run_program(config: Mapping[str, str], facts: TenantFacts, *, secret_keys: tuple[str, ...] = (),
-                stack: str = "dev", program: Path = PROGRAM) -> Plan:
-    """Run `program` with `config` against the mock engine and return what it registered.
+                stack: str = "dev", program: Path | Callable[[], None] = PROGRAM) -> Plan:
+    """Run `program` (a program file, or a function doing what one does) with `config` against the
+    mock engine and return what it registered.
 
     Errors the program raises (config problems, pulumi.RunError) propagate to the caller.
     """
@@ -206,7 +217,10 @@ def run_program(config: Mapping[str, str], facts: TenantFacts, *, secret_keys: t
     pulumi_settings.ROOT.set(None)  # set_mocks made a bare root stack; the program gets its own
 
     def run() -> None:
-        runpy.run_path(str(program), run_name="__main__")
+        if callable(program):
+            program()
+        else:
+            runpy.run_path(str(program), run_name="__main__")
 
     try:
         _sync_await(run_in_stack(run))

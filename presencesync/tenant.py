@@ -8,6 +8,7 @@ here, `pulumi destroy` included, may change or delete them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -15,7 +16,7 @@ import pulumi_azuread as azuread
 
 from presencesync.clouds import endpoints_for
 from presencesync.config import Settings
-from presencesync.permissions import PROFILES, ApiPermissions, PermissionNotFoundError, scope_ids
+from presencesync.permissions import PROFILES, ApiPermissions, PermissionNotFoundError, role_ids, scope_ids
 from presencesync.postdeploy import resource_hook
 
 COMPONENT_TYPE = "presencesync:index:Tenant"
@@ -25,13 +26,7 @@ SECRET_DISPLAY_NAME = "presencesync (Novus)"
 class Tenant(pulumi.ComponentResource):
     """The application, its service principal, consent, secret, owners and sync user."""
 
-    novus: dict[str, pulumi.Output[str]]
-    directory_tenant_id: pulumi.Output[str]
-    application_object_id: pulumi.Output[str]
-    service_principal_object_id: pulumi.Output[str]
-    client_secret_end_date: pulumi.Output[str]
-    admin_consent_url: pulumi.Output[str]
-    outputs: dict[str, Any]  # the stack outputs, by their exported names
+    outputs: dict[str, Any]  # the stack outputs, by their exported names (README, "Outputs")
 
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -73,62 +68,69 @@ class Tenant(pulumi.ComponentResource):
         service_principal = azuread.ServicePrincipal(
             "service-principal", client_id=application.client_id, owners=owners, opts=guarded)
 
-        # Step 2's "Grant admin consent": one AllPrincipals grant per resource API. In the hook and
-        # manual modes the post-deploy step grants or waits for consent instead.
-        grants = []
-        if settings.consent == "resource":
-            for api in apis:
-                grants.append(azuread.ServicePrincipalDelegatedPermissionGrant(
-                    f"consent-{_slug(api.api)}",
-                    service_principal_object_id=service_principal.object_id,
-                    resource_service_principal_object_id=resource_sps[api.app_id].object_id,
-                    claim_values=list(api.scopes),
-                    opts=child,
-                ))
+        # Step 2's "Grant admin consent": one AllPrincipals grant per resource API for the delegated
+        # scopes, one app role assignment per application permission. In the hook and manual modes
+        # the post-deploy step grants or waits for consent instead.
+        grants: list[pulumi.Resource] = []
+        for api in apis if settings.consent == "resource" else ():
+            resource_sp = resource_sps[api.app_id]
+            grants.append(azuread.ServicePrincipalDelegatedPermissionGrant(
+                f"consent-{_slug(api.api)}", service_principal_object_id=service_principal.object_id,
+                resource_service_principal_object_id=resource_sp.object_id, claim_values=list(api.scopes), opts=child))
+            app_role_ids = _resolved(resource_sp.app_role_ids, api, role_ids)
+            for index, role in enumerate(api.roles):
+                grants.append(azuread.AppRoleAssignment(
+                    f"consent-{_slug(api.api)}-{_slug(role)}", app_role_id=app_role_ids[index], opts=child,
+                    principal_object_id=service_principal.object_id, resource_object_id=resource_sp.object_id))
 
-        # Step 4's client secret, created last so the post-deploy hook runs once all else exists. A
-        # relative expiry is computed anew on every run, so the end date is ignored after creation;
-        # changing `secretExpiry` itself replaces the secret.
+        # Step 4's client secret(s), created last so the post-deploy hook runs once all else exists
+        # (client_secrets.py says which secrets and when each is replaced). A relative expiry is
+        # computed anew on every run, so its end date is kept from creation. A rotated secret that is
+        # replaced is left to expire on its own, so Novus keeps working until it has the new one.
         hooks = None
         if settings.post_deploy:
             hook = pulumi.ResourceHook("post-deploy", resource_hook(settings, lambda: self.outputs))
             hooks = pulumi.ResourceHookBinding(after_create=[hook], after_update=[hook])
-        secret = azuread.ApplicationPassword(
-            "client-secret",
-            application_id=application.id,
-            display_name=SECRET_DISPLAY_NAME,
-            end_date=settings.secret_end_date,
-            rotate_when_changed={"secretExpiry": settings.secret_expiry},
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["endDate"],
-                                        depends_on=[service_principal, *grants], hooks=hooks),
-        )
+        passwords: dict[str, azuread.ApplicationPassword] = {}
+        for planned in sorted(settings.client_secrets.secrets, key=lambda s: s.current):
+            passwords[planned.name] = azuread.ApplicationPassword(
+                planned.name,
+                application_id=application.id,
+                display_name=SECRET_DISPLAY_NAME,
+                start_date=planned.start_date,
+                end_date=planned.end_date,
+                rotate_when_changed=planned.keepers,
+                opts=pulumi.ResourceOptions(
+                    parent=self, ignore_changes=["endDate"] if planned.end_date_fixed_at_creation else None,
+                    retain_on_delete=settings.secret_rotation_days is not None,
+                    depends_on=[service_principal, *grants, *passwords.values()],
+                    hooks=hooks if planned.current else None),
+            )
+        secret = passwords[settings.client_secrets.current.name]
 
-        # Step 5 and 8: what the Novus "UCWA Presence Provider Configuration" page asks for.
+        # Step 5 and 8: what the Novus presence provider configuration page asks for.
         tenant_domain = (pulumi.Output.from_input(settings.tenant_domain) if settings.tenant_domain
                          else azuread.get_domains_output(only_default=True, opts=lookup).domains
                          .apply(_default_domain))
         endpoints = endpoints_for(settings.environment)
-        self.novus = {
-            "tenantId": tenant_domain,
-            "clientId": application.client_id,
-            "clientSecret": pulumi.Output.secret(secret.value),
-            "userName": pulumi.Output.from_input(settings.sync_user.user_principal_name),
-            "password": pulumi.Output.secret(settings.sync_user_password.reveal()),
-        }
-        self.directory_tenant_id = deployer.tenant_id
-        self.application_object_id = application.object_id
-        self.service_principal_object_id = service_principal.object_id
-        self.client_secret_end_date = secret.end_date
-        self.admin_consent_url = pulumi.Output.all(deployer.tenant_id, application.client_id).apply(
-            lambda ids: endpoints.admin_consent_url(ids[0], ids[1]))
         self.outputs = {
-            "novus": self.novus,
-            "directoryTenantId": self.directory_tenant_id,
-            "applicationObjectId": self.application_object_id,
-            "servicePrincipalObjectId": self.service_principal_object_id,
-            "clientSecretEndDate": self.client_secret_end_date,
-            "adminConsentUrl": self.admin_consent_url,
+            "novus": {
+                "tenantId": tenant_domain,
+                "clientId": application.client_id,
+                "clientSecret": pulumi.Output.secret(secret.value),
+                "userName": pulumi.Output.from_input(settings.sync_user.user_principal_name),
+                "password": pulumi.Output.secret(settings.sync_user_password.reveal()),
+            },
+            "directoryTenantId": deployer.tenant_id,
+            "applicationObjectId": application.object_id,
+            "servicePrincipalObjectId": service_principal.object_id,
+            "clientSecretEndDate": secret.end_date,
+            "adminConsentUrl": pulumi.Output.all(deployer.tenant_id, application.client_id).apply(
+                lambda ids: endpoints.admin_consent_url(ids[0], ids[1])),
         }
+        if (previous := settings.client_secrets.previous) is not None:
+            self.outputs["previousClientSecretEndDate"] = passwords[previous.name].end_date
+            self.outputs["nextSecretRotation"] = settings.client_secrets.next_rotation
         self.register_outputs(self.outputs)
 
     def _sync_user(self, settings: Settings, deployer_id: pulumi.Output[str],
@@ -166,17 +168,24 @@ class Tenant(pulumi.ComponentResource):
 
 def _required_access(api: ApiPermissions, resource_sp: pulumi.Output[azuread.GetServicePrincipalResult]
                      ) -> azuread.ApplicationRequiredResourceAccessArgs:
-    accesses = resource_sp.oauth2_permission_scope_ids.apply(lambda offered: [
-        azuread.ApplicationRequiredResourceAccessResourceAccessArgs(id=i, type="Scope")
-        for i in _resolve(api, offered)])
+    access = azuread.ApplicationRequiredResourceAccessResourceAccessArgs
+    scopes = _resolved(resource_sp.oauth2_permission_scope_ids, api, scope_ids)
+    roles = _resolved(resource_sp.app_role_ids, api, role_ids)
+    accesses = pulumi.Output.all(scopes, roles).apply(lambda ids: [
+        *(access(id=i, type="Scope") for i in ids[0]), *(access(id=i, type="Role") for i in ids[1])])
     return azuread.ApplicationRequiredResourceAccessArgs(resource_app_id=api.app_id, resource_accesses=accesses)
 
 
-def _resolve(api: ApiPermissions, offered: dict[str, str]) -> list[str]:
-    try:
-        return scope_ids(api, offered)
-    except PermissionNotFoundError as missing:
-        raise pulumi.RunError(str(missing)) from None
+def _resolved(offered: pulumi.Output[dict[str, str]], api: ApiPermissions,
+              by_name: Callable[[ApiPermissions, dict[str, str]], list[str]]) -> pulumi.Output[list[str]]:
+    """Permission IDs by name from what the resource's service principal offers; a missing one stops the run."""
+    def resolve(ids: dict[str, str]) -> list[str]:
+        try:
+            return by_name(api, ids)
+        except PermissionNotFoundError as missing:
+            raise pulumi.RunError(str(missing)) from None
+
+    return offered.apply(resolve)
 
 
 def _default_domain(domains: list[azuread.outputs.GetDomainsDomainResult]) -> str:

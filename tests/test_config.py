@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import PASSWORD, stack_config
 
-from presencesync.config import DEFAULTS, KNOWN_KEYS, SECRET_KEYS, ConfigError, Secret, load_settings
+from presencesync.config import DEFAULTS, KNOWN_KEYS, PROFILE_DEFAULTS, SECRET_KEYS, ConfigError, Secret, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
@@ -32,7 +32,12 @@ def problems(**overrides) -> list[str]:
     ({"secretExpiry": "3y"}, "presencesync:secretExpiry: '3y' is not 1y, 2y, never"),
     ({"secretExpiry": "2027-13-45"}, "presencesync:secretExpiry: '2027-13-45'"),
     ({"consent": "admin"}, "presencesync:consent: 'admin' is not one of resource, hook, manual"),
-    ({"profile": "graph"}, "presencesync:profile: 'graph' is not one of ucwa"),
+    ({"profile": "teams"}, "presencesync:profile: 'teams' is not one of ucwa, graph"),
+    ({"profile": "graph", "implicitGrant": {"idTokens": True}}, "presencesync:implicitGrant: must stay off with profile graph"),
+    ({"secretRotationDays": "30"}, "presencesync:secretRotationDays: '30' is not a whole number of days from 31 to 365"),
+    ({"secretRotationDays": "half a year"}, "presencesync:secretRotationDays: 'half a year' is not a whole number of days"),
+    ({"secretRotationDays": "180", "secretExpiry": "1y"},
+     "presencesync:secretRotationDays: cannot be combined with presencesync:secretExpiry"),
     ({"signInAudience": "PersonalMicrosoftAccount"}, "presencesync:signInAudience: 'PersonalMicrosoftAccount' admits personal Microsoft accounts"),
     ({"signInAudience": "AzureADandPersonalMicrosoftAccount"}, "admits personal Microsoft accounts"),
     ({"signInAudience": "Everyone"}, "presencesync:signInAudience: 'Everyone' is not one of"),
@@ -72,14 +77,30 @@ def test_defaults_and_the_example_password_masking():
     settings = load_settings(stack_config(), now=NOW)
     assert (settings.profile, settings.display_name, settings.consent, settings.secret_expiry) == \
         ("ucwa", "PresenceSync", "resource", "2y")
-    assert settings.secret_end_date == "2028-11-26T00:00:00Z"
+    assert settings.client_secrets.current.end_date == "2028-11-26T00:00:00Z"
     assert settings.sync_user_password == Secret(PASSWORD)
     assert PASSWORD not in repr(settings) and PASSWORD not in str(settings)
 
 
+def test_profile_defaults_for_implicit_grant_and_public_client():
+    ucwa = load_settings(stack_config(), now=NOW)
+    assert (ucwa.implicit_access_tokens, ucwa.implicit_id_tokens, ucwa.public_client) == (True, True, True)
+    graph = load_settings(stack_config(profile="graph"), now=NOW)
+    assert (graph.implicit_access_tokens, graph.implicit_id_tokens, graph.public_client) == (False, False, False)
+    assert load_settings(stack_config(profile="graph", publicClient="true"), now=NOW).public_client
+    assert not load_settings(stack_config(publicClient="false"), now=NOW).public_client
+
+
+def test_rotation_replaces_the_single_secret():
+    settings = load_settings(stack_config(secretRotationDays="180"), now=NOW)
+    assert (settings.secret_rotation_days, settings.secret_expiry) == (180, None)
+    assert [s.name for s in settings.client_secrets.secrets] == ["client-secret-a", "client-secret-b"]
+    assert load_settings(stack_config(), now=NOW).client_secrets.current.name == "client-secret"
+
+
 def test_leap_day_relative_expiry():
     settings = load_settings(stack_config(secretExpiry="1y"), now=datetime(2028, 2, 29, tzinfo=UTC))
-    assert settings.secret_end_date == "2029-03-01T00:00:00Z"
+    assert settings.client_secrets.current.end_date == "2029-03-01T00:00:00Z"
 
 
 def test_encrypted_values_count_as_present():
@@ -96,6 +117,9 @@ def test_pulumi_yaml_is_valid_and_declares_every_key_with_our_defaults():
     assert set(declared) == set(KNOWN_KEYS)
     for key, default in DEFAULTS.items():
         assert declared[key]["default"] == default, key
+    # The CLI passes a declared default to the program as if set; these defaults depend on other keys.
+    for key in [*PROFILE_DEFAULTS["ucwa"], "secretExpiry", "secretRotationDays"]:
+        assert "default" not in declared[key], key
     for key in KNOWN_KEYS:
         assert declared[key]["description"]
         assert declared[key].get("secret", False) == (key in SECRET_KEYS)
@@ -108,5 +132,6 @@ def test_example_stack_is_valid():
     settings = load_settings(stack.values, now=NOW, encrypted=stack.encrypted)
     assert stack.encrypted == frozenset({"presencesync:syncUserPassword"})
     assert set(k.split(":")[1] for k in stack.values if k.startswith("presencesync:")) == \
-        set(KNOWN_KEYS) - {"profile", "postDeploy", "postDeployTimeout"}
+        set(KNOWN_KEYS) - {"profile", "postDeploy", "postDeployTimeout", "secretRotationDays"}  # the last is
+    assert "# presencesync:secretRotationDays: 180" in (ROOT / "Pulumi.dev.yaml").read_text()  # shown commented
     assert settings.sync_user.license_sku_id

@@ -18,7 +18,7 @@ from conftest import (
 )
 from pulumi import RunError
 
-from presencesync.offline_plan import SecretValue, TenantFacts, run_program
+from presencesync.offline_plan import ResourceApi, SecretValue, TenantFacts, run_program
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
 
 APP = "azuread:index/application:Application"
@@ -59,8 +59,8 @@ def test_resource_service_principals_are_looked_up_never_managed(plan):
 
 def test_a_scope_the_tenant_lacks_stops_the_program(facts):
     lacking = TenantFacts(**{**facts.__dict__, "resource_apis": {
-        SKYPE_FOR_BUSINESS_ONLINE: (SKYPE_SP, {"User.ReadWrite": SKYPE_SCOPES["User.ReadWrite"]}),
-        MICROSOFT_GRAPH: (GRAPH_SP, GRAPH_SCOPES)}})
+        SKYPE_FOR_BUSINESS_ONLINE: ResourceApi(SKYPE_SP, {"User.ReadWrite": SKYPE_SCOPES["User.ReadWrite"]}),
+        MICROSOFT_GRAPH: facts.resource_apis[MICROSOFT_GRAPH]}})
     with pytest.raises(RunError, match=r"offers no delegated permission Contacts\.ReadWrite"):
         run_program(stack_config(), lacking)
 

@@ -1,0 +1,69 @@
+"""Which client secrets a stack keeps, and when each one is replaced.
+
+Two ways, chosen by config:
+- a single secret with a fixed end date (`secretExpiry`), replaced only when that setting changes;
+- rotation (`secretRotationDays` = P): two secrets in slots a and b. Time is cut into periods of P
+  days counted from 1970-01-01 (UTC); period n gives slot n % 2 a new secret that lives two periods.
+  So at any moment the newer secret has between P and 2P days left, the older between 0 and P, and
+  a slot is replaced exactly when its secret expires. The schedule is a function of the date alone:
+  the same day gives the same plan, and the plan changes only on the first day of a period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+EPOCH = date(1970, 1, 1)
+SINGLE_SECRET = "client-secret"
+
+
+@dataclass(frozen=True)
+class ClientSecret:
+    name: str  # the Pulumi resource name
+    start_date: str | None  # RFC 3339; None lets Entra ID start it now
+    end_date: str  # RFC 3339
+    keepers: dict[str, str]  # a change here replaces the secret (rotate_when_changed)
+    current: bool  # the one Novus should hold
+    end_date_fixed_at_creation: bool  # a relative expiry: keep the first end date (ignore_changes)
+
+
+@dataclass(frozen=True)
+class SecretPlan:
+    secrets: tuple[ClientSecret, ...]
+    next_rotation: str | None  # RFC 3339 date of the next new secret, with rotation
+
+    @property
+    def current(self) -> ClientSecret:
+        return next(s for s in self.secrets if s.current)
+
+    @property
+    def previous(self) -> ClientSecret | None:
+        return next((s for s in self.secrets if not s.current), None)
+
+
+def single_secret(expiry: str, end_date: str) -> SecretPlan:
+    """One secret ending `end_date`; changing `secretExpiry` (not the day) replaces it."""
+    return SecretPlan((ClientSecret(SINGLE_SECRET, None, end_date, {"secretExpiry": expiry}, current=True,
+                                    end_date_fixed_at_creation=expiry in ("1y", "2y")),), None)
+
+
+def rotating_secrets(today: date, period_days: int) -> SecretPlan:
+    """The two overlapping secrets for `today` with a rotation period of `period_days`."""
+    period = (today - EPOCH).days // period_days
+    secrets = []
+    for generation in (period - 1, period):
+        secrets.append(ClientSecret(
+            name=f"{SINGLE_SECRET}-{'ab'[generation % 2]}",
+            start_date=_day(generation * period_days),
+            end_date=_day((generation + 2) * period_days),
+            keepers={"rotationDays": str(period_days), "generation": str(generation)},
+            current=generation == period,
+            end_date_fixed_at_creation=False,
+        ))
+    return SecretPlan(tuple(sorted(secrets, key=lambda s: s.name)), _day((period + 1) * period_days))
+
+
+def _day(days_since_epoch: int) -> str:
+    when = datetime.combine(EPOCH + timedelta(days=days_since_epoch), time(), UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
