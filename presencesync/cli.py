@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from presencesync import manifest, postdeploy
-from presencesync.config import ConfigError, Settings, load_settings
+from presencesync.config import DEFAULTS, PROFILES, ConfigError, Settings, load_settings
 from presencesync.credentials import CredentialsError
 from presencesync.graph import DeadlineExceededError, GraphError
 from presencesync.stack_file import StackFileError, read_stack_config, stack_path
@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     _stack_source(show, required=False)
     show.add_argument("--az-script", action="store_true",
                       help="print the az CLI commands for the whole manual guide instead")
+    show.add_argument("--profile", choices=PROFILES, help="without a stack: the profile (default ucwa)")
     show.set_defaults(run=_manifest)
 
     after = commands.add_parser("post-deploy", help="grant consent if asked, prove sign-in, hand over to Novus")
@@ -114,8 +115,10 @@ def _manifest(args: argparse.Namespace) -> int:
         settings, _, _ = _settings(args)
         print(manifest.az_script(settings, manifest.resolve_permissions(settings.profile, settings.environment)))
     else:
-        profile, environment = "ucwa", "public"
+        profile, environment = args.profile or DEFAULTS["profile"], "public"
         if args.stack or args.config:
+            if args.profile:
+                raise UserError("--profile comes from the stack's config with --stack or --config; drop --profile")
             settings, _, _ = _settings(args)
             profile, environment = settings.profile, settings.environment
         print(json.dumps(manifest.required_resource_access(
@@ -136,10 +139,12 @@ def _post_deploy(args: argparse.Namespace) -> int:
     if drift:
         return EXIT_ERROR
     target = args.output or args.project_dir / f"novus-config.{name}.json"
+    if notice := postdeploy.secret_change_notice(target, deployed):
+        print(f"post-deploy: {notice}", file=sys.stderr)
     postdeploy.write_handover(target, deployed)
     print("\n".join(postdeploy.handover_table(deployed, show_secrets=args.show_secrets)))
-    print(f"post-deploy: wrote {target} (owner-only); enter these on Novus's UCWA Presence Provider "
-          "Configuration page", file=sys.stderr)
+    print(f"post-deploy: wrote {target} (owner-only); enter these on Novus's presence provider "
+          "configuration page", file=sys.stderr)
     return EXIT_OK
 
 

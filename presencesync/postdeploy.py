@@ -7,6 +7,7 @@ no longer holds is returned as drift.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -72,6 +73,8 @@ class Deployed:
     service_principal_object_id: str
     client_secret_end_date: str
     admin_consent_url: str
+    previous_client_secret_end_date: str | None = None  # with rotation
+    next_secret_rotation: str | None = None  # with rotation
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any]) -> Deployed:
@@ -85,8 +88,9 @@ class Deployed:
         if missing:
             raise OutputsError(f"the stack outputs lack {', '.join(missing)}; run pulumi up first "
                                "(and read them with --show-secrets)")
+        rotation = [outputs.get(k) for k in ("previousClientSecretEndDate", "nextSecretRotation")]
         return cls({k: Secret(novus[k]) if k in SECRET_FIELDS else novus[k] for k, _ in NOVUS_FIELDS},
-                   *(str(outputs[k]) for k in keys))
+                   *(str(outputs[k]) for k in keys), *(str(v) if isinstance(v, str) else None for v in rotation))
 
     def text(self, key: str) -> str:
         value = self.novus[key]
@@ -111,40 +115,78 @@ def post_deploy(settings: Settings, deployed: Deployed, *, check: bool, now: dat
         say(f"grant admin consent at {deployed.admin_consent_url} (waiting up to {settings.post_deploy_timeout} s)")
 
     # Verify: the sync user signs in to the new app with its new secret, once per resource API.
-    sign_in = _SignIn(endpoints, deployed, deadline, wait_for_consent=not check)
+    tokens = _Tokens(endpoints, deployed, deadline, wait_for_consent=not check)
     graph_token = None
     for api in apis:
         try:
-            token = sign_in.token(api, [f"{_resource(api, endpoints)}/{s}" for s in api.scopes])
+            token = tokens.user_token(api, [f"{_resource(api, endpoints)}/{s}" for s in api.scopes])
             if api.app_id == MICROSOFT_GRAPH:
                 graph_token = token
             say(f"sign-in as {deployed.text('userName')} for {api.api}: ok")
         except StepFailedError as failed:
             drift.append(str(failed))
+    sync_user_id = None
     if graph_token is not None:
-        drift += _check_licence_and_ownership(Graph(endpoints.graph, lambda: str(graph_token), deadline), deployed)
+        user_graph = Graph(endpoints.graph, lambda: str(graph_token), deadline)
+        sync_user_id, lacking = _check_licence_and_ownership(user_graph, deployed)
+        drift += lacking
+    roles = {role: api for api in apis for role in api.roles}
+    if roles:  # the app's own access: a client-credentials token, then the sync user's presence
+        try:
+            _check_app_access(tokens, roles, endpoints, deadline, sync_user_id)
+            say(f"application access to Microsoft Graph ({', '.join(roles)}): ok")
+        except StepFailedError as failed:
+            drift.append(str(failed))
+    return drift + _secret_drift(deployed, now, say if not check else None)
 
+
+def _secret_drift(deployed: Deployed, now: datetime, say: Callable[[str], None] | None) -> list[str]:
+    """The client secret Novus should hold expires soon, or a rotation is overdue; `say` tells the schedule."""
+    drift = []
     end = parse_rfc3339(deployed.client_secret_end_date)
+    fix = ("run pulumi up for the next rotation" if deployed.next_secret_rotation else
+           "change presencesync:secretExpiry (or set secretRotationDays) and run pulumi up")
     if end - now < SECRET_WARNING:
-        drift.append(f"client secret: expires {deployed.client_secret_end_date}, within 30 days: "
-                     "change presencesync:secretExpiry and run pulumi up, then enter the new secret in Novus")
+        drift.append(f"client secret: the one Novus should hold expires {deployed.client_secret_end_date}, "
+                     f"within 30 days: {fix}, then enter the new secret in Novus")
+    if deployed.next_secret_rotation and parse_rfc3339(deployed.next_secret_rotation) <= now:
+        drift.append(f"client secret: a rotation is due since {deployed.next_secret_rotation}: run pulumi up, "
+                     "then enter the new secret in Novus")
+    if say and deployed.previous_client_secret_end_date:
+        say(f"client secret: Novus must hold the one ending {deployed.client_secret_end_date}; the previous one "
+            f"stops working {deployed.previous_client_secret_end_date}, so update the Novus page before then if it "
+            f"still has that one. Next rotation: {deployed.next_secret_rotation}")
     return drift
 
 
 def _ensure_consent(graph: Graph, deployed: Deployed, apis: tuple[ApiPermissions, ...], *, write: bool,
                     drift: list[str]) -> None:
-    """Make one AllPrincipals grant per API hold the required scopes; in check mode add what lacks to drift."""
+    """Make one AllPrincipals grant per API hold the required scopes, and the app hold its app roles;
+    in check mode add what lacks to drift."""
     client = deployed.service_principal_object_id
     grants_url = "/oauth2PermissionGrants?$filter=" + quote(
         f"clientId eq '{client}' and consentType eq 'AllPrincipals'")
-    reads = [Call("GET", f"/servicePrincipals(appId='{api.app_id}')?$select=id", what=f"consent: look up {api.api}")
-             for api in apis] + [Call("GET", grants_url, what="consent: read the grants")]
+    reads = [Call("GET", f"/servicePrincipals(appId='{api.app_id}')?$select=id,appRoles",
+                  what=f"consent: look up {api.api}") for api in apis] + [
+        Call("GET", grants_url, what="consent: read the grants"),
+        Call("GET", f"/servicePrincipals/{client}/appRoleAssignments", what="consent: read the app role assignments")]
     answers = graph.batch(reads, replicating=True)
-    grants = answers[-1].body.get("value", [])
+    grants, assigned = answers[-2].body.get("value", []), answers[-1].body.get("value", [])
     writes: list[Call] = []
     lacking: list[str] = []
     for api, answer in zip(apis, answers, strict=False):
         resource = answer.body["id"]
+        offered = {r.get("value"): r.get("id") for r in answer.body.get("appRoles", [])}
+        have_roles = {a.get("appRoleId") for a in assigned if a.get("resourceId") == resource}
+        for role in api.roles:
+            if role not in offered:
+                raise StepFailedError("consent", f"the {api.api} service principal offers no application "
+                                      f"permission {role}; check the tenant (az ad sp show --id {api.app_id})")
+            if offered[role] not in have_roles:
+                lacking.append(f"consent: {api.api} application permission {role} is not granted")
+                writes.append(Call("POST", f"/servicePrincipals/{client}/appRoleAssignments", {
+                    "principalId": client, "resourceId": resource, "appRoleId": offered[role]},
+                    what=f"consent: grant {role}"))
         existing = [g for g in grants if g.get("resourceId") == resource]
         have = existing[0].get("scope", "").split() if existing else []
         missing = [s for s in api.scopes if s not in have]
@@ -183,30 +225,52 @@ class _AnswerKeepingSession(requests.Session):
         return response
 
 
-class _SignIn:
-    """The sync user's password sign-in to the new app (confidential client: it proves the secret too)."""
+class _Tokens:
+    """Tokens from the new app with its new secret (so they prove the secret too): the sync user's
+    password sign-in, and the app's own client-credentials token."""
 
     def __init__(self, endpoints: Endpoints, deployed: Deployed, deadline: Deadline, *, wait_for_consent: bool):
         self.session = _AnswerKeepingSession()
         self.http_cache: dict[str, Any] = {}
+        self.token_cache = msal.TokenCache()
         self.deployed = deployed
         self.deadline = deadline
         self.wait = wait_for_consent
         self.app = msal.ConfidentialClientApplication(
             deployed.text("clientId"), client_credential=deployed.text("clientSecret"),
             authority=endpoints.authority(deployed.directory_tenant_id), instance_discovery=False,
-            http_client=self.session, http_cache=self.http_cache)
+            http_client=self.session, http_cache=self.http_cache, token_cache=self.token_cache)
 
-    def token(self, api: ApiPermissions, scopes: list[str]) -> str:
-        step = f"sign-in for {api.api}"
+    def user_token(self, api: ApiPermissions, scopes: list[str]) -> str:
+        return self.acquire(f"sign-in for {api.api}", lambda: self.app.acquire_token_by_username_password(
+            self.deployed.text("userName"), self.deployed.text("password"), scopes=scopes))
+
+    def app_token(self, scope: str, holds: Callable[[str], str | None]) -> str:
+        """A client-credentials token; `holds` names what the token lacks (waited for while consent replicates)."""
+        step = "application access"
+        for attempt in itertools.count():
+            token = self.acquire(step, lambda: self.app.acquire_token_for_client(scopes=[scope]))
+            lacking = holds(token)
+            if lacking is None:
+                return token
+            if not self.wait:
+                raise StepFailedError(step, lacking)
+            for cached in list(self.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+                self.token_cache.remove_at(cached)  # or msal would hand out the same token again
+            try:
+                self.deadline.pause(attempt, f"{step}: {lacking}, waiting for the directory")
+            except DeadlineExceededError:
+                raise StepFailedError(step, lacking) from None
+        raise AssertionError("unreachable")
+
+    def acquire(self, step: str, call: Callable[[], dict[str, Any]]) -> str:
         last_code = 0
         try:
             for attempt in itertools.count():
                 # msal replays a failed answer from its cache for a while; a retry must really go out.
                 self.http_cache.clear()
                 try:
-                    result = self.app.acquire_token_by_username_password(
-                        self.deployed.text("userName"), self.deployed.text("password"), scopes=scopes)
+                    result = call()
                 except (requests.ConnectionError, requests.Timeout):
                     self.deadline.pause(attempt, f"{step}: connection failed")
                     continue
@@ -237,8 +301,9 @@ def _advice(code: int, result: Mapping[str, Any]) -> str:
     return f"{result.get('error', 'sign-in failed')}: {first_line}"
 
 
-def _check_licence_and_ownership(graph: Graph, deployed: Deployed) -> list[str]:
-    me, owned = graph.batch([Call("GET", "/me?$select=assignedLicenses", what="licence check"),
+def _check_licence_and_ownership(graph: Graph, deployed: Deployed) -> tuple[str | None, list[str]]:
+    """The sync user's object ID, and what no longer holds of its licence and its ownership of the app."""
+    me, owned = graph.batch([Call("GET", "/me?$select=id,assignedLicenses", what="licence check"),
                              Call("GET", "/me/ownedObjects?$select=id&$top=999", what="ownership check")])
     drift = []
     if not me.body.get("assignedLicenses"):
@@ -246,7 +311,36 @@ def _check_licence_and_ownership(graph: Graph, deployed: Deployed) -> list[str]:
     # Objects the user may not read come back with only their id, which is all we match on.
     if deployed.application_object_id not in {o.get("id") for o in owned.body.get("value", [])}:
         drift.append("ownership: the sync user no longer owns the application: run pulumi up to restore it")
-    return drift
+    return me.body.get("id"), drift
+
+
+def _check_app_access(tokens: _Tokens, roles: Mapping[str, ApiPermissions], endpoints: Endpoints,
+                      deadline: Deadline, sync_user_id: str | None) -> None:
+    """Profile graph: the app's own token carries its application permissions and reads the sync user's presence."""
+    def lacking(token: str) -> str | None:
+        granted = _token_roles(token)
+        missing = [r for r in roles if granted is not None and r not in granted]
+        return (f"the app's token lacks {', '.join(missing)}: {AADSTS_ADVICE[65001]}") if missing else None
+
+    token = tokens.app_token(f"{endpoints.graph}/.default", lacking)
+    if sync_user_id is None:
+        return  # the sync user's sign-in failed, which is reported already
+    try:
+        Graph(endpoints.graph, lambda: token, deadline).send(
+            Call("GET", f"/users/{sync_user_id}/presence", what="presence read"))
+    except GraphError as error:
+        advice = {403: AADSTS_ADVICE[65001], 404: "the sync user has no Teams presence: give it a Teams licence"}
+        raise StepFailedError("presence read", f"{error}; {advice.get(error.status, 'see Graph message')}") from None
+
+
+def _token_roles(token: str) -> set[str] | None:
+    """The `roles` claim of an Entra access token (a JWT); None where the token cannot be read."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return set(claims.get("roles", []))
+    except (IndexError, ValueError, AttributeError):
+        return None
 
 
 def resource_hook(settings: Settings, outputs: Callable[[], dict[str, Any]]) -> Callable[[Any], Awaitable[None]]:
@@ -262,12 +356,27 @@ def resource_hook(settings: Settings, outputs: Callable[[], dict[str, Any]]) -> 
         if drift:
             raise pulumi.RunError("post-deploy failed: " + "; ".join(drift))
         target = Path(f"novus-config.{pulumi.get_stack()}.json")
+        if notice := secret_change_notice(target, deployed):
+            pulumi.log.warn(f"post-deploy: {notice}")
         write_handover(target, deployed)
         for line in handover_table(deployed, show_secrets=False):
             pulumi.log.info(line)
         pulumi.log.info(f"post-deploy: wrote {target} (owner-only) with the Novus values")
 
     return hook
+
+
+def secret_change_notice(path: Path, deployed: Deployed) -> str | None:
+    """What to tell the admin when the hand-over file at `path` holds another client secret than now."""
+    try:
+        before = json.loads(path.read_text(encoding="utf-8")).get("clientSecret")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if before is None or before == deployed.text("clientSecret"):
+        return None
+    deadline = (f"before {deployed.previous_client_secret_end_date}, when the one Novus has stops working"
+                if deployed.previous_client_secret_end_date else "now: the one Novus has was replaced")
+    return f"the client secret changed: enter the new one on the Novus page {deadline}"
 
 
 def write_handover(path: Path, deployed: Deployed) -> None:

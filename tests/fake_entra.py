@@ -8,6 +8,7 @@ connections, and objects that only become visible some seconds after a run start
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -48,6 +49,7 @@ class User:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     licensed: bool = True
     sign_in_error: int | None = None  # an AADSTS code every password sign-in gets
+    availability: str = "Available"  # Teams presence
 
 
 @dataclass
@@ -89,18 +91,35 @@ class Directory:
         self.apps: dict[str, App] = {}  # client ID -> app
         self.service_principals: dict[str, dict[str, Any]] = {}  # app ID -> servicePrincipal JSON
         self.grants: dict[str, dict[str, Any]] = {}
+        self.role_assignments: dict[str, dict[str, Any]] = {}  # appRoleAssignment JSON by ID
+        self.issued_tokens: list[str] = []
         self.faults: list[Fault] = []
         self.hidden_until: dict[str, float] = {}  # app ID -> monotonic time its SP appears
         self.seen: list[Seen] = []
         self.token_requests: list[dict[str, str]] = []
 
-    def add_resource_api(self, app_id: str, scopes: dict[str, str]) -> str:
+    def add_resource_api(self, app_id: str, scopes: dict[str, str], roles: dict[str, str] | None = None) -> str:
         object_id = str(uuid.uuid4())
         self.service_principals[app_id] = {
             "id": object_id, "appId": app_id,
             "oauth2PermissionScopes": [{"value": v, "id": i, "type": "User"} for v, i in scopes.items()],
-            "appRoles": []}
+            "appRoles": [{"value": v, "id": i, "allowedMemberTypes": ["Application"]} for v, i in (roles or {}).items()]}
         return object_id
+
+    def add_role_assignment(self, client_app_id: str, resource_app_id: str, role: str) -> dict[str, Any]:
+        resource = self.service_principals[resource_app_id]
+        role_id = next(r["id"] for r in resource["appRoles"] if r["value"] == role)
+        assignment = {"id": str(uuid.uuid4()), "principalId": self.service_principals[client_app_id]["id"],
+                      "resourceId": resource["id"], "appRoleId": role_id}
+        self.role_assignments[assignment["id"]] = assignment
+        return assignment
+
+    def app_roles(self, client_app_id: str) -> list[str]:
+        """The values of the app roles assigned to an app's service principal, as its tokens carry them."""
+        client = self.service_principals.get(client_app_id, {}).get("id")
+        names = {(sp["id"], r["id"]): r["value"] for sp in self.service_principals.values() for r in sp["appRoles"]}
+        return sorted(names[(a["resourceId"], a["appRoleId"])] for a in self.role_assignments.values()
+                      if a["principalId"] == client and (a["resourceId"], a["appRoleId"]) in names)
 
     def add_app(self, app: App, *, with_service_principal: bool = True) -> App:
         self.apps[app.client_id] = app
@@ -199,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path.endswith("/v2.0/.well-known/openid-configuration"):
             return self._reply(200, _openid_configuration(f"https://{self.headers['Host']}", path))
         if path.startswith("/v1.0/"):
-            caller = _caller(self.headers.get("Authorization", ""))
+            caller = _caller(d, self.headers.get("Authorization", ""))
             if caller is None:
                 return self._reply(401, _graph_error("InvalidAuthenticationToken", "Access token is empty."))
             body = json.loads(raw) if raw else None
@@ -243,7 +262,10 @@ def _token(d: Directory, form: dict[str, list[str]]) -> tuple[int, dict[str, Any
         if "client_secret" in field_ and field_["client_secret"] not in app.secrets:
             return _aadsts(7000215, "invalid_client")
         if field_.get("grant_type") == "client_credentials":
-            return 200, _token_answer(f"app:{app.client_id}")
+            if field_.get("scope", "").rpartition("/")[2] != ".default":
+                return 400, {"error": "invalid_scope", "error_codes": [1002012],
+                             "error_description": "AADSTS1002012: The provided value for scope is not valid."}
+            return 200, _token_answer(d, f"app:{app.client_id}", d.app_roles(app.client_id))
         if field_.get("grant_type") != "password":
             return 400, {"error": "unsupported_grant_type", "error_description": "AADSTS70003: unsupported"}
         if "client_secret" not in field_ and not app.public_client:
@@ -257,7 +279,7 @@ def _token(d: Directory, form: dict[str, list[str]]) -> tuple[int, dict[str, Any
             return _aadsts(user.sign_in_error)
         if not _consented(d, app, field_.get("scope", "")):
             return _aadsts(65001)
-        return 200, _token_answer(f"user:{user.upn}")
+        return 200, _token_answer(d, f"user:{user.upn}")
 
 
 def _consented(d: Directory, app: App, scope: str) -> bool:
@@ -277,12 +299,28 @@ def _consented(d: Directory, app: App, scope: str) -> bool:
     return True
 
 
-def _token_answer(subject: str) -> dict[str, Any]:
-    return {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": f"fake.{subject}"}
+def _token_answer(d: Directory, subject: str, roles: list[str] | None = None) -> dict[str, Any]:
+    """A JWT-shaped access token, as Entra issues for Graph (unsigned here: nothing verifies it)."""
+    claims: dict[str, Any] = {"sub": subject, "tid": d.tenant_id, "jti": str(uuid.uuid4())}
+    if roles:
+        claims["roles"] = roles
+    token = ".".join(_b64(part) for part in ({"typ": "JWT", "alg": "RS256"}, claims)) + ".c2lnbmF0dXJl"
+    d.issued_tokens.append(token)
+    return {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": token}
 
 
-def _caller(authorization: str) -> str | None:
-    return authorization.removeprefix("Bearer fake.") if authorization.startswith("Bearer fake.") else None
+def _b64(value: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def _caller(d: Directory, authorization: str) -> dict[str, Any] | None:
+    """The claims of a bearer token this fake issued, or None."""
+    token = authorization.removeprefix("Bearer ")
+    if token not in d.issued_tokens:
+        return None
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims
 
 
 def _graph_error(code: str, message: str) -> dict[str, Any]:
@@ -290,7 +328,7 @@ def _graph_error(code: str, message: str) -> dict[str, Any]:
                       "innerError": {"request-id": str(uuid.uuid4()), "date": "2026-11-26T00:00:00"}}}
 
 
-def _batch_item(d: Directory, caller: str, item: dict[str, Any]) -> dict[str, Any]:
+def _batch_item(d: Directory, caller: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     path = urlsplit(item["url"]).path
     d.seen.append(Seen(item["method"], "/v1.0" + path, True, time.monotonic()))
     fault = d.take_fault(item["method"], "/v1.0" + path)
@@ -301,7 +339,8 @@ def _batch_item(d: Directory, caller: str, item: dict[str, Any]) -> dict[str, An
     return {"id": item["id"], "status": status, "body": body, "headers": {"Content-Type": "application/json"}}
 
 
-def _graph(d: Directory, caller: str, method: str, url: str, body: Any) -> tuple[int, dict[str, Any]]:
+def _graph(d: Directory, claims: dict[str, Any], method: str, url: str, body: Any) -> tuple[int, dict[str, Any]]:
+    caller = claims["sub"]
     parts = urlsplit(url)
     path, query = unquote(parts.path), parse_qs(parts.query)
     with d.lock:
@@ -329,6 +368,24 @@ def _graph(d: Directory, caller: str, method: str, url: str, body: Any) -> tuple
                 return 404, _graph_error("Request_ResourceNotFound", "Grant does not exist.")
             d.grants[match.group(1)].update(body)
             return 204, {}
+        if match := re.fullmatch(r"/servicePrincipals/([^/]+)/appRoleAssignments", path):
+            client = match.group(1)
+            if method == "GET":
+                return 200, {"value": [a for a in d.role_assignments.values() if a["principalId"] == client]}
+            if any(a["principalId"] == client and a["resourceId"] == body["resourceId"]
+                   and a["appRoleId"] == body["appRoleId"] for a in d.role_assignments.values()):
+                return 409, _graph_error("Request_BadRequest",
+                                         "Permission being assigned already exists on the object")
+            assignment = {**body, "id": str(uuid.uuid4())}
+            d.role_assignments[assignment["id"]] = assignment
+            return 201, assignment
+        if match := re.fullmatch(r"/users/([^/]+)/presence", path):
+            if not {"Presence.Read.All", "Presence.ReadWrite.All"} & set(claims.get("roles", [])):
+                return 403, _graph_error("Forbidden", "Insufficient privileges to complete the operation.")
+            found = [u for u in d.users.values() if u.id == match.group(1)]
+            if not found:
+                return 404, _graph_error("NotFound", "The requested user is not found.")
+            return 200, {"id": found[0].id, "availability": found[0].availability, "activity": found[0].availability}
         if path.startswith("/me") and not caller.startswith("user:"):
             return 400, _graph_error("BadRequest", "/me request is only valid with delegated authentication flow.")
         user = d.users.get(caller.removeprefix("user:").lower())

@@ -140,3 +140,41 @@ def test_manifest_when_the_tenant_lacks_the_skype_service_principal(fake):
     done = run("manifest", env=deployer_env(fake))
     assert done.returncode == 1
     assert "404 Request_ResourceNotFound" in done.stderr and "az ad sp create" in done.stderr
+
+
+def graph_stack(tmp_path: Path, **extra: object) -> Path:
+    return write_stack(tmp_path, {"presencesync:profile": "graph", "presencesync:syncUserPassword": {"secure": "v1:abc"},
+                                  "presencesync:syncUser": {"userPrincipalName": "s@contoso.com"},
+                                  **{f"presencesync:{k}": v for k, v in extra.items()}})
+
+
+def test_check_knows_the_graph_profile_and_rotation(tmp_path):
+    done = run("check", "--config", str(graph_stack(tmp_path, secretRotationDays=180)))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "8 resources for profile graph, consent resource:"
+    for expected in ["  AppRoleAssignment consent-microsoft-graph-presence-readwrite-all",
+                     "  AppRoleAssignment consent-microsoft-graph-user-readbasic-all",
+                     "  ApplicationPassword client-secret-a", "  ApplicationPassword client-secret-b"]:
+        assert expected in lines
+    assert "      appRoleId: 83cded22-8297-4ff6-a7fa-e97e9545a259" in lines
+    assert "outputs: adminConsentUrl, applicationObjectId, clientSecretEndDate, directoryTenantId, nextSecretRotation, " \
+        "novus, previousClientSecretEndDate, servicePrincipalObjectId" in lines
+
+
+def test_manifest_of_the_graph_profile_needs_no_tenant_access(tmp_path):
+    done = run("manifest", "--profile", "graph")  # no credentials in the environment: all IDs are published
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{"resourceAppId": MICROSOFT_GRAPH, "resourceAccess": [
+        {"id": "9c7a330d-35b3-4aa1-963d-cb2b9f927841", "type": "Scope"},
+        {"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Scope"},
+        {"id": "83cded22-8297-4ff6-a7fa-e97e9545a259", "type": "Role"},
+        {"id": "97235f07-e226-4f63-ace3-39588e11d3a1", "type": "Role"}]}]
+    assert run("manifest", "--config", str(graph_stack(tmp_path))).stdout == done.stdout
+    script = run("manifest", "--config", str(graph_stack(tmp_path)), "--az-script").stdout
+    assert script.count("/appRoleAssignments") == 2 and "--is-fallback-public-client false" in script
+    assert "--enable-access-token-issuance false" in script
+    syntax = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, check=False)
+    assert syntax.returncode == 0, syntax.stderr
+    clash = run("manifest", "--profile", "graph", "--config", str(graph_stack(tmp_path)))
+    assert clash.returncode == 1 and "drop --profile" in clash.stderr

@@ -50,10 +50,11 @@ def outputs(fake: FakeEntra, end_date: str = "2028-11-26T00:00:00Z") -> dict:
 
 
 def post_deploy(fake: FakeEntra, tmp_path: Path, *args: str, consent_mode: str = "resource", deployer: bool = True,
-                timeout: int = 60, outs: dict | None = None):
+                timeout: int = 60, outs: dict | None = None, profile: str = "ucwa"):
     stack = tmp_path / "Pulumi.t.yaml"
     stack.write_text(json.dumps({"config": {
-        "presencesync:consent": consent_mode, "presencesync:syncUser": {"userPrincipalName": UPN},
+        "presencesync:profile": profile, "presencesync:consent": consent_mode,
+        "presencesync:syncUser": {"userPrincipalName": UPN},
         "presencesync:syncUserPassword": {"secure": "v1:x"}, "presencesync:postDeployTimeout": timeout}}))
     out_file = tmp_path / "outputs.json"
     out_file.write_text(json.dumps(outs or outputs(fake)))
@@ -64,8 +65,8 @@ def post_deploy(fake: FakeEntra, tmp_path: Path, *args: str, consent_mode: str =
                *args, env=env)
 
 
-def assert_no_secret(done) -> None:
-    for secret in (CLIENT_SECRET, PASSWORD, DEPLOYER_SECRET, "fake.user", "fake.app"):
+def assert_no_secret(done, fake: FakeEntra) -> None:
+    for secret in (CLIENT_SECRET, PASSWORD, DEPLOYER_SECRET, *fake.directory.issued_tokens):
         assert secret not in done.stdout + done.stderr
 
 
@@ -79,7 +80,7 @@ def test_resource_mode_verifies_and_hands_over_an_owner_only_file(tenant, tmp_pa
                                                 "clientSecret": CLIENT_SECRET, "userName": UPN, "password": PASSWORD}
     assert done.stdout.splitlines() == ["Tenant ID      contoso.com", f"Client ID      {CLIENT_ID}",
                                         "Client secret  ********", f"User name      {UPN}", "Password       ********"]
-    assert_no_secret(done)
+    assert_no_secret(done, tenant)
     assert tenant.directory.writes() == []
     # the sign-in went through the confidential client (client secret sent) for both APIs
     scopes = [r["scope"] for r in tenant.directory.token_requests if r.get("grant_type") == "password"]
@@ -113,7 +114,7 @@ def test_hook_mode_grants_consent_then_a_rerun_writes_nothing(tenant, tmp_path):
     assert again.returncode == 0, again.stderr
     assert len(tenant.directory.writes()) == writes_before
     assert len(tenant.directory.grants) == 2
-    assert_no_secret(again)
+    assert_no_secret(again, tenant)
 
 
 def test_hook_mode_adds_missing_scopes_and_keeps_others(tenant, tmp_path):
@@ -189,7 +190,7 @@ def test_each_sign_in_error_is_mapped_to_its_fix(tenant, tmp_path, code, advice)
     done = post_deploy(tenant, tmp_path, "--check", deployer=False)
     assert done.returncode == 2
     assert f"drift: sign-in for Skype for Business Online: AADSTS{code}: " in done.stderr and advice in done.stderr
-    assert_no_secret(done)
+    assert_no_secret(done, tenant)
 
 
 def test_wrong_password_missing_user_and_missing_consent(tenant, tmp_path):
@@ -234,7 +235,8 @@ def test_check_reports_each_drift(tenant, tmp_path):
     assert any(line.startswith("drift: sign-in for Skype for Business Online: AADSTS65001") for line in lines)
     assert any(line.startswith("drift: licence: the sync user has no licence") for line in lines)
     assert any(line.startswith("drift: ownership: the sync user no longer owns the application") for line in lines)
-    assert any(line.startswith(f"drift: client secret: expires {soon}, within 30 days") for line in lines)
+    assert any(line.startswith(f"drift: client secret: the one Novus should hold expires {soon}, within 30 days")
+               for line in lines)
     assert tenant.directory.writes() == []
 
 
