@@ -9,14 +9,16 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from presencesync import manifest, postdeploy
+from presencesync import fleet, manifest, postdeploy
 from presencesync.config import DEFAULTS, PROFILES, ConfigError, Settings, load_settings
 from presencesync.credentials import CredentialsError
+from presencesync.fleet import ACTIONS, DEFAULT_PARALLEL
 from presencesync.graph import DeadlineExceededError, GraphError
 from presencesync.stack_file import StackFileError, read_stack_config, stack_path
 
@@ -69,7 +71,24 @@ def _parser() -> argparse.ArgumentParser:
     after.add_argument("--check", action="store_true",
                        help="read-only drift check: exit 2 with one line per drifted item")
     after.set_defaults(run=_post_deploy)
+
+    fleet = commands.add_parser("fleet", help="run every tenant's stack N at a time (Automation API)")
+    fleet.add_argument("action", choices=ACTIONS, help="preview, up, or drift (preview --refresh "
+                       "--expect-no-changes, then post-deploy --check)")
+    fleet.add_argument("--parallel", metavar="N", type=_positive, default=DEFAULT_PARALLEL,
+                       help=f"tenants at a time (default {DEFAULT_PARALLEL})")
+    fleet.add_argument("--stacks", metavar="GLOB", default="*", help="only stacks whose names match (default *)")
+    fleet.add_argument("--report", metavar="FILE", type=Path, help="JSON report (default fleet-<action>.json)")
+    fleet.add_argument("--project-dir", metavar="DIR", type=Path, default=Path.cwd(),
+                       help="where Pulumi.yaml and the stack files are (default: current directory)")
+    fleet.set_defaults(run=_fleet)
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of 1 or more")
+    return int(text)
 
 
 def _stack_source(command: argparse.ArgumentParser, *, required: bool) -> None:
@@ -146,6 +165,27 @@ def _post_deploy(args: argparse.Namespace) -> int:
     print(f"post-deploy: wrote {target} (owner-only); enter these on Novus's presence provider "
           "configuration page", file=sys.stderr)
     return EXIT_OK
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    project = args.project_dir.resolve()
+    if not (project / "Pulumi.yaml").is_file():
+        raise UserError(f"--project-dir {project}: no Pulumi.yaml there; run from the project directory")
+    stacks = fleet.find_stacks(project, args.stacks)
+    if not stacks:
+        raise UserError(f"--stacks {args.stacks}: no Pulumi.<stack>.yaml in {project} matches")
+    policy = project / "policy"
+    runner = fleet.stack_runner(args.action, project, policy if args.action != "drift" and policy.is_dir() else None)
+    report = args.report or project / f"fleet-{args.action}.json"
+    started = time.monotonic()
+    results = fleet.run_fleet(stacks, runner, parallel=args.parallel, order=fleet.slowest_first(stacks, report),
+                              say=lambda line: print(line, file=sys.stderr, flush=True))
+    fleet.write_report(report, args.action, args.parallel, results, time.monotonic() - started)
+    print("\n".join(fleet.summary_table(results)))
+    print(f"fleet: report in {report}", file=sys.stderr)
+    if any(r.result == fleet.FAILED for r in results):
+        return EXIT_ERROR
+    return EXIT_DRIFT if any(r.result == fleet.DRIFTED for r in results) else EXIT_OK
 
 
 def _stack_outputs(args: argparse.Namespace, stack: str) -> dict[str, Any]:

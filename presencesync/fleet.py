@@ -1,0 +1,175 @@
+"""Many tenants at once: the repository's stacks through the Pulumi Automation API, N at a time.
+
+Each tenant runs in its own local workspace on the project directory, as `pulumi` on PATH would run
+it by hand. A failing tenant is reported and the others go on. `drift` is what the nightly job does
+per stack: `pulumi preview --refresh --expect-no-changes`, then the read-only post-deploy check.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from presencesync import postdeploy
+from presencesync.config import ConfigError, load_settings
+from presencesync.credentials import CredentialsError
+from presencesync.graph import DeadlineExceededError, GraphError
+from presencesync.stack_file import StackFileError, read_stack_config, stack_path
+
+ACTIONS = ("preview", "up", "drift")
+DEFAULT_PARALLEL = 4  # low enough to stay under Graph's per-tenant-app throttling with post-deploy running
+EXPECTED_NO_CHANGES = 7  # the CLI's exit code when --expect-no-changes finds changes (CLI 3.226.1+)
+OK, CHANGES, DRIFTED, FAILED = "ok", "changes", "drifted", "failed"
+
+
+@dataclass(frozen=True)
+class TenantRun:
+    stack: str
+    result: str  # ok, changes (preview/up), drifted (drift), failed
+    changes: dict[str, int] = field(default_factory=dict)  # operation -> count, "same" left out
+    seconds: float = 0.0
+    details: tuple[str, ...] = ()  # why it failed or drifted, one line each
+
+    @property
+    def change_count(self) -> int:
+        return sum(self.changes.values())
+
+
+def find_stacks(project_dir: Path, pattern: str) -> list[str]:
+    """The stacks with a `Pulumi.<stack>.yaml` in `project_dir` whose names match the glob `pattern`."""
+    names = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+    return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+
+
+def slowest_first(stacks: list[str], last_report: Path) -> list[str]:
+    """Start the tenants that took longest last time first (and new ones before all): a slow tenant
+    started last would keep the whole run waiting after the others are done."""
+    try:
+        last = {t["stack"]: float(t["seconds"]) for t in json.loads(last_report.read_text(encoding="utf-8"))["tenants"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        last = {}
+    return sorted(stacks, key=lambda stack: -last.get(stack, float("inf")))
+
+
+def run_fleet(stacks: list[str], run_one: Callable[[str], TenantRun], *, parallel: int,
+              say: Callable[[str], None], order: list[str] | None = None) -> list[TenantRun]:
+    """Run `run_one` for every stack, `parallel` at a time, started in `order`; a progress line per
+    finished tenant. Results come back in the order of `stacks`."""
+    results: dict[str, TenantRun] = {}
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        running = {pool.submit(_timed, run_one, stack): stack for stack in order or stacks}
+        for done in as_completed(running):
+            result = done.result()
+            results[result.stack] = result
+            reason = f": {result.details[0]}" if result.details else ""
+            say(f"[{len(results)}/{len(stacks)}] {result.stack}: {result.result}, {result.change_count} change(s), "
+                f"{result.seconds:.1f} s{reason}")
+    return [results[stack] for stack in stacks]
+
+
+def _timed(run_one: Callable[[str], TenantRun], stack: str) -> TenantRun:
+    started = time.monotonic()
+    try:
+        result = run_one(stack)
+    except Exception as error:  # one tenant's surprise must not stop the others
+        result = TenantRun(stack, FAILED, details=(f"unexpected {type(error).__name__}: {_first_line(str(error))}",))
+    return TenantRun(result.stack, result.result, result.changes, round(time.monotonic() - started, 2),
+                     result.details)
+
+
+def summary_table(results: list[TenantRun]) -> list[str]:
+    width = max([len("tenant"), *(len(r.stack) for r in results)])
+    lines = [f"{'tenant':<{width}}  {'result':<8}  {'changes':>7}  {'seconds':>7}"]
+    lines += [f"{r.stack:<{width}}  {r.result:<8}  {r.change_count:>7}  {r.seconds:>7.1f}" for r in results]
+    return lines
+
+
+def write_report(path: Path, action: str, parallel: int, results: list[TenantRun], seconds: float) -> None:
+    counts = {outcome: sum(r.result == outcome for r in results) for outcome in (OK, CHANGES, DRIFTED, FAILED)}
+    report = {"action": action, "parallel": parallel, "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+              "wallSeconds": round(seconds, 2), "counts": counts,
+              "tenants": [{**asdict(r), "details": list(r.details)} for r in results]}
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def stack_runner(action: str, project_dir: Path, policy_pack: Path | None) -> Callable[[str], TenantRun]:
+    """What one tenant's run does, through the Automation API and the `pulumi` on PATH."""
+    from pulumi import automation as auto  # imports grpc: only where needed
+
+    def run_one(name: str) -> TenantRun:
+        packs = [str(policy_pack)] if policy_pack else None
+        try:
+            stack = auto.select_stack(name, work_dir=str(project_dir))
+            if action == "preview":
+                return _changed(name, stack.preview(policy_packs=packs).change_summary)
+            if action == "up":
+                summary = stack.up(policy_packs=packs).summary
+                return _changed(name, summary.resource_changes or {})
+            return _drift(name, stack, project_dir)
+        except auto.CommandError as error:
+            return TenantRun(name, FAILED, details=(_cli_error(str(error)),))
+        except (ConfigError, StackFileError, postdeploy.OutputsError, postdeploy.StepFailedError, GraphError,
+                CredentialsError, DeadlineExceededError) as error:
+            return TenantRun(name, FAILED, details=(_first_line(str(error)),))
+
+    return run_one
+
+
+def _changed(name: str, changes: Mapping[Any, int]) -> TenantRun:
+    real = _real_changes(changes)
+    return TenantRun(name, CHANGES if real else OK, real)
+
+
+def _real_changes(changes: Mapping[Any, int]) -> dict[str, int]:
+    """The operations that change something; keys may be the SDK's OpType (a str enum) or plain strings."""
+    plain = {str(getattr(op, "value", op)): count for op, count in changes.items()}
+    return {op: count for op, count in plain.items() if op != "same" and count}
+
+
+def _drift(name: str, stack: Any, project_dir: Path) -> TenantRun:
+    from pulumi import automation as auto
+
+    changes: dict[Any, int] = {}
+    details: list[str] = []
+
+    def on_event(event: Any) -> None:
+        if event.summary_event:
+            changes.update(event.summary_event.resource_changes)
+
+    try:
+        stack.preview(refresh=True, expect_no_changes=True, on_event=on_event)
+    except auto.CommandError as error:
+        if _exit_code(str(error)) != EXPECTED_NO_CHANGES:
+            raise
+        details.append("pulumi preview --refresh: the tenant differs from the stack")
+    config = read_stack_config(stack_path(name, project_dir))
+    settings = load_settings(config.values, now=datetime.now(UTC), encrypted=config.encrypted)
+    outputs = {key: output.value for key, output in stack.outputs().items()}
+    deployed = postdeploy.Deployed.from_outputs(outputs)
+    details += postdeploy.post_deploy(settings, deployed, check=True, now=datetime.now(UTC), say=lambda _: None)
+    return TenantRun(name, DRIFTED if details else OK, _real_changes(changes), details=tuple(details))
+
+
+def _exit_code(message: str) -> int | None:
+    found = re.search(r"^\s*code: (-?\d+)", message, re.MULTILINE)
+    return int(found.group(1)) if found else None
+
+
+def _cli_error(message: str) -> str:
+    """The CLI's own error line from a CommandError (its message carries the whole stdout and stderr)."""
+    stderr = message.partition(" stderr: ")[2]
+    errors = [line.strip() for line in stderr.splitlines() if line.strip().startswith("error:")]
+    lines = errors or [line.strip() for line in stderr.splitlines() if line.strip()]
+    return f"pulumi exited {_exit_code(message)}: {lines[-1] if lines else 'no message'}"
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
