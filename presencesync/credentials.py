@@ -8,6 +8,7 @@ only on a terminal, a device-code sign-in. Tokens never reach a log line or an e
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -67,6 +68,25 @@ def graph_token_source(endpoints: Endpoints, env: Mapping[str, str] = os.environ
     raise CredentialsError(
         "no credentials for Microsoft Graph: set ARM_CLIENT_ID, ARM_TENANT_ID and ARM_CLIENT_SECRET "
         "(or ARM_CLIENT_CERTIFICATE_PATH), or ARM_USE_OIDC=true with an OIDC token, or run az login")
+
+
+def token_claims(token: str) -> dict[str, Any] | None:
+    """The claims of an Entra access token (a JWT), unverified: for reading, never for trusting."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def deployer_object_id(endpoints: Endpoints, env: Mapping[str, str] = os.environ) -> str:
+    """The object ID of whoever deploys: the `oid` claim of their Graph token."""
+    source = graph_token_source(endpoints, env, interactive=False)
+    claims = token_claims(source.token()) or {}
+    if not isinstance(claims.get("oid"), str):
+        raise CredentialsError(f"the Graph token from the {source.description} names no object ID (oid)")
+    return str(claims["oid"])
 
 
 def _confidential(endpoints: Endpoints, client_id: str, tenant: str, credential: Any, scope: str,

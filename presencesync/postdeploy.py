@@ -7,7 +7,6 @@ no longer holds is returned as drift.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import os
@@ -24,7 +23,7 @@ from msal.exceptions import MsalServiceError
 
 from presencesync.clouds import Endpoints, endpoints_for
 from presencesync.config import Secret, Settings, parse_rfc3339
-from presencesync.credentials import graph_token_source
+from presencesync.credentials import graph_token_source, token_claims
 from presencesync.graph import RETRYABLE_STATUS, Call, Deadline, DeadlineExceededError, Graph, GraphError
 from presencesync.permissions import MICROSOFT_GRAPH, PROFILES, ApiPermissions
 
@@ -334,13 +333,9 @@ def _check_app_access(tokens: _Tokens, roles: Mapping[str, ApiPermissions], endp
 
 
 def _token_roles(token: str) -> set[str] | None:
-    """The `roles` claim of an Entra access token (a JWT); None where the token cannot be read."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return set(claims.get("roles", []))
-    except (IndexError, ValueError, AttributeError):
-        return None
+    """The `roles` claim of an Entra access token; None where the token cannot be read."""
+    claims = token_claims(token)
+    return None if claims is None else set(claims.get("roles", []))
 
 
 def resource_hook(settings: Settings, outputs: Callable[[], dict[str, Any]]) -> Callable[[Any], Awaitable[None]]:

@@ -1,0 +1,121 @@
+"""The policy pack's policies, called as the engine calls them: compliant inputs come from the real
+program under the mock engine (both profiles), non-compliant ones are those inputs altered."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+from conftest import DEPLOYER, ROOT
+from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+
+from presencesync.offline_plan import Plan
+
+sys.path.insert(0, str(ROOT / "policy"))
+import policies
+
+APPLICATION, PASSWORD = policies.APPLICATION, policies.PASSWORD
+
+
+def validate(check: policies.Validate, resource_type: str, props: dict[str, Any],
+             config: dict[str, Any] | None = None) -> list[str]:
+    options = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+    args = ResourceValidationArgs(resource_type, props, f"urn:pulumi:dev::presencesync::{resource_type}::x", "x",
+                                  options, None, config or {})
+    found: list[str] = []
+    check(args, lambda message, urn=None: found.append(message))
+    return found
+
+
+def every_policy(plan: Plan) -> list[str]:
+    checks = [p.validate for p in policies.policies(lambda: DEPLOYER)]
+    return [message for r in plan.resources for check in checks for message in validate(check, r.type, r.inputs)]
+
+
+@pytest.mark.parametrize("overrides", [{}, {"profile": "graph"}, {"profile": "graph", "secretRotationDays": "180"},
+                                       {"consent": "hook"}, {"secretExpiry": "1y"}])
+def test_the_program_complies(plan, overrides):
+    assert every_policy(plan(**overrides)) == []
+
+
+def app(plan, **overrides: Any) -> dict[str, Any]:
+    return dict(plan(**overrides).one(APPLICATION).inputs)
+
+
+def test_single_tenant_audience_unless_allowed(plan):
+    multi = app(plan, signInAudience="AzureADMultipleOrgs")
+    assert validate(policies.single_tenant_audience, APPLICATION, app(plan)) == []
+    assert "single-tenant" in validate(policies.single_tenant_audience, APPLICATION, multi)[0]
+    assert validate(policies.single_tenant_audience, APPLICATION, multi, {"allowMultiTenant": True}) == []
+
+
+def test_never_a_personal_account_audience(plan):
+    personal = {**app(plan), "signInAudience": "AzureADandPersonalMicrosoftAccount"}
+    assert "personal Microsoft accounts" in validate(policies.no_personal_accounts, APPLICATION, personal)[0]
+    assert validate(policies.no_personal_accounts, APPLICATION, personal, {"allowMultiTenant": True})
+
+
+def test_secret_lifetime(plan):
+    two_years = dict(plan().one(PASSWORD).inputs)
+    assert validate(policies.secret_at_most_two_years, PASSWORD, two_years) == []
+    long = {**two_years, "endDate": "2040-01-01T00:00:00Z"}
+    assert "more than two years" in validate(policies.secret_at_most_two_years, PASSWORD, long)[0]
+    never = dict(plan(secretExpiry="never").one(PASSWORD).inputs)
+    assert validate(policies.secret_at_most_two_years, PASSWORD, never) == []  # explicit: only a warning
+    assert "never expires" in validate(policies.secret_never_expires, PASSWORD, never)[0]
+    assert validate(policies.secret_never_expires, PASSWORD, two_years) == []
+    rotated = [dict(r.inputs) for r in plan(secretRotationDays="365").of_type(PASSWORD)]
+    assert all(validate(policies.secret_at_most_two_years, PASSWORD, r) == [] for r in rotated)
+
+
+def test_implicit_grant_and_public_client_only_where_the_profile_needs_them(plan):
+    ucwa, graph = app(plan), app(plan, profile="graph")
+    assert validate(policies.implicit_grant_only_for_ucwa, APPLICATION, ucwa) == []  # ucwa's guide turns it on
+    graph_with_grant = {**graph, "web": {**graph["web"], "implicitGrant": {"accessTokenIssuanceEnabled": True,
+                                                                            "idTokenIssuanceEnabled": False}}}
+    assert "implicit grant is on" in validate(policies.implicit_grant_only_for_ucwa, APPLICATION, graph_with_grant)[0]
+    assert validate(policies.public_client_only_for_ucwa, APPLICATION, ucwa) == []
+    public_graph = app(plan, profile="graph", publicClient="true")
+    assert "public client" in validate(policies.public_client_only_for_ucwa, APPLICATION, public_graph)[0]
+
+
+def test_only_the_expected_permissions(plan):
+    graph = app(plan, profile="graph")
+    extra = {**graph, "requiredResourceAccesses": [{**graph["requiredResourceAccesses"][0], "resourceAccesses": [
+        *graph["requiredResourceAccesses"][0]["resourceAccesses"],
+        {"id": "19dbc75e-c2e2-444c-a770-ec69d8559fc7", "type": "Role"}]}]}  # Directory.ReadWrite.All
+    assert "Role permissions" in validate(policies.expected_permissions_only, APPLICATION, extra)[0]
+    ucwa = app(plan)
+    other_api = {**ucwa, "requiredResourceAccesses": [*ucwa["requiredResourceAccesses"], {
+        "resourceAppId": "00000002-0000-0ff1-ce00-000000000000", "resourceAccesses": []}]}
+    assert "requests APIs" in validate(policies.expected_permissions_only, APPLICATION, other_api)[0]
+    grant = dict(plan().of_type(policies.DELEGATED_GRANT)[0].inputs)
+    assert validate(policies.expected_permissions_only, policies.DELEGATED_GRANT, grant) == []
+    wider = {**grant, "claimValues": [*grant["claimValues"], "Meetings.ReadWrite"]}
+    assert validate(policies.expected_permissions_only, policies.DELEGATED_GRANT, wider)
+    role = dict(plan(profile="graph").of_type(policies.APP_ROLE_ASSIGNMENT)[0].inputs)
+    assert validate(policies.expected_permissions_only, policies.APP_ROLE_ASSIGNMENT, role) == []
+    other_role = {**role, "appRoleId": "19dbc75e-c2e2-444c-a770-ec69d8559fc7"}
+    assert validate(policies.expected_permissions_only, policies.APP_ROLE_ASSIGNMENT, other_role)
+
+
+def test_the_deployer_among_owners(plan):
+    application = app(plan)
+    check = policies.deployer_among_owners(lambda: DEPLOYER.upper())
+    assert validate(check, APPLICATION, application) == []
+    without = {**application, "owners": [o for o in application["owners"] if o != DEPLOYER]}
+    assert "is not among the application's owners" in validate(check, APPLICATION, without)[0]
+
+    def no_credentials() -> str:
+        raise RuntimeError("no credentials for Microsoft Graph")
+
+    assert "cannot tell who deploys" in validate(policies.deployer_among_owners(no_credentials), APPLICATION,
+                                                 application)[0]
+
+
+def test_the_pack_entry_point_builds_the_pack_only_there():
+    source = (ROOT / "policy" / "__main__.py").read_text()
+    assert "PolicyPack(" in source and "PolicyPack(" not in (ROOT / "policy" / "policies.py").read_text()
+    names = [p.name for p in policies.policies(lambda: DEPLOYER)]
+    assert len(names) == len(set(names)) == 8
