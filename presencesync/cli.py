@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from presencesync import fleet, manifest, postdeploy
+from presencesync import adopt, fleet, manifest, postdeploy
+from presencesync.clouds import endpoints_for
 from presencesync.config import DEFAULTS, PROFILES, ConfigError, Settings, load_settings
-from presencesync.credentials import CredentialsError
+from presencesync.credentials import CredentialsError, graph_token_source
 from presencesync.fleet import ACTIONS, DEFAULT_PARALLEL
-from presencesync.graph import DeadlineExceededError, GraphError
+from presencesync.graph import Deadline, DeadlineExceededError, Graph, GraphError
 from presencesync.stack_file import StackFileError, read_stack_config, stack_path
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
@@ -34,8 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (UserError, StackFileError, manifest.ManifestError, postdeploy.OutputsError, postdeploy.StepFailedError,
-            CredentialsError, GraphError, DeadlineExceededError) as error:
+    except (UserError, StackFileError, manifest.ManifestError, adopt.AdoptError, postdeploy.OutputsError,
+            postdeploy.StepFailedError, CredentialsError, GraphError, DeadlineExceededError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except ConfigError as error:
@@ -71,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     after.add_argument("--check", action="store_true",
                        help="read-only drift check: exit 2 with one line per drifted item")
     after.set_defaults(run=_post_deploy)
+
+    adopt_cmd = commands.add_parser("adopt", help="write a pulumi import file for a registration made by hand")
+    _stack_source(adopt_cmd, required=True)
+    adopt_cmd.add_argument("--display-name", metavar="NAME",
+                           help="the application's display name (default: the stack's displayName)")
+    adopt_cmd.add_argument("--output", metavar="FILE", type=Path, help="default: adopt.<stack>.json")
+    adopt_cmd.set_defaults(run=_adopt)
 
     fleet = commands.add_parser("fleet", help="run every tenant's stack N at a time (Automation API)")
     fleet.add_argument("action", choices=ACTIONS, help="preview, up, or drift (preview --refresh "
@@ -164,6 +172,22 @@ def _post_deploy(args: argparse.Namespace) -> int:
     print("\n".join(postdeploy.handover_table(deployed, show_secrets=args.show_secrets)))
     print(f"post-deploy: wrote {target} (owner-only); enter these on Novus's presence provider "
           "configuration page", file=sys.stderr)
+    return EXIT_OK
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    settings, _, _ = _settings(args)
+    name = args.stack or args.config.stem.removeprefix("Pulumi.")
+    endpoints = endpoints_for(settings.environment)
+    graph = Graph(endpoints.graph, graph_token_source(endpoints).token, Deadline(adopt.LOOKUP_SECONDS))
+    found = adopt.find_registration(graph, settings, name, args.display_name or settings.display_name)
+    target = args.output or args.project_dir / f"adopt.{name}.json"
+    target.write_text(json.dumps(found.import_file, indent=2) + "\n", encoding="utf-8")
+    for note in found.notes:
+        print(f"adopt: {note}", file=sys.stderr)
+    print(f"adopt: wrote {target} ({len(found.import_file['resources']) - 1} resources); import them with:",
+          file=sys.stderr)
+    print(adopt.import_command(str(target), name, settings.protect))
     return EXIT_OK
 
 

@@ -163,11 +163,9 @@ def _ensure_consent(graph: Graph, deployed: Deployed, apis: tuple[ApiPermissions
     """Make one AllPrincipals grant per API hold the required scopes, and the app hold its app roles;
     in check mode add what lacks to drift."""
     client = deployed.service_principal_object_id
-    grants_url = "/oauth2PermissionGrants?$filter=" + quote(
-        f"clientId eq '{client}' and consentType eq 'AllPrincipals'")
     reads = [Call("GET", f"/servicePrincipals(appId='{api.app_id}')?$select=id,appRoles",
                   what=f"consent: look up {api.api}") for api in apis] + [
-        Call("GET", grants_url, what="consent: read the grants"),
+        Call("GET", admin_consent_grants(client), what="consent: read the grants"),
         Call("GET", f"/servicePrincipals/{client}/appRoleAssignments", what="consent: read the app role assignments")]
     answers = graph.batch(reads, replicating=True)
     grants, assigned = answers[-2].body.get("value", []), answers[-1].body.get("value", [])
@@ -203,6 +201,11 @@ def _ensure_consent(graph: Graph, deployed: Deployed, apis: tuple[ApiPermissions
         drift.extend(lacking)
     elif writes:
         graph.batch(writes, replicating=True)
+
+
+def admin_consent_grants(client: str) -> str:
+    """The Graph query for a client service principal's admin-consent (AllPrincipals) grants."""
+    return "/oauth2PermissionGrants?$filter=" + quote(f"clientId eq '{client}' and consentType eq 'AllPrincipals'")
 
 
 def _resource(api: ApiPermissions, endpoints: Endpoints) -> str:

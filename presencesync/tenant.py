@@ -75,12 +75,12 @@ class Tenant(pulumi.ComponentResource):
         for api in apis if settings.consent == "resource" else ():
             resource_sp = resource_sps[api.app_id]
             grants.append(azuread.ServicePrincipalDelegatedPermissionGrant(
-                f"consent-{_slug(api.api)}", service_principal_object_id=service_principal.object_id,
+                consent_name(api), service_principal_object_id=service_principal.object_id,
                 resource_service_principal_object_id=resource_sp.object_id, claim_values=list(api.scopes), opts=child))
             app_role_ids = _resolved(resource_sp.app_role_ids, api, role_ids)
             for index, role in enumerate(api.roles):
                 grants.append(azuread.AppRoleAssignment(
-                    f"consent-{_slug(api.api)}-{_slug(role)}", app_role_id=app_role_ids[index], opts=child,
+                    consent_name(api, role), app_role_id=app_role_ids[index], opts=child,
                     principal_object_id=service_principal.object_id, resource_object_id=resource_sp.object_id))
 
         # Step 4's client secret(s), created last so the post-deploy hook runs once all else exists
@@ -94,12 +94,8 @@ class Tenant(pulumi.ComponentResource):
         passwords: dict[str, azuread.ApplicationPassword] = {}
         for planned in sorted(settings.client_secrets.secrets, key=lambda s: s.current):
             passwords[planned.name] = azuread.ApplicationPassword(
-                planned.name,
-                application_id=application.id,
-                display_name=SECRET_DISPLAY_NAME,
-                start_date=planned.start_date,
-                end_date=planned.end_date,
-                rotate_when_changed=planned.keepers,
+                planned.name, application_id=application.id, display_name=SECRET_DISPLAY_NAME,
+                start_date=planned.start_date, end_date=planned.end_date, rotate_when_changed=planned.keepers,
                 opts=pulumi.ResourceOptions(
                     parent=self, ignore_changes=["endDate"] if planned.end_date_fixed_at_creation else None,
                     retain_on_delete=settings.secret_rotation_days is not None,
@@ -195,5 +191,6 @@ def _default_domain(domains: list[azuread.outputs.GetDomainsDomainResult]) -> st
     return domains[0].domain_name
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+def consent_name(api: ApiPermissions, role: str = "") -> str:
+    """The resource name of an API's delegated grant, or of one of its app role assignments."""
+    return "-".join(re.sub(r"[^a-z0-9]+", "-", part.lower()).strip("-") for part in ("consent", api.api, role) if part)

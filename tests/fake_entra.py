@@ -399,6 +399,9 @@ def _graph(d: Directory, claims: dict[str, Any], method: str, url: str, body: An
         if path == "/applications" and method == "GET":
             name = re.findall(r"displayName eq '([^']+)'", query.get("$filter", [""])[0])
             apps = [a for a in d.apps.values() if not name or a.display_name == name[0]]
-            return 200, {"value": [{"id": a.object_id, "appId": a.client_id, "displayName": a.display_name}
+            return 200, {"value": [{"id": a.object_id, "appId": a.client_id, "displayName": a.display_name,
+                                    "passwordCredentials": [{"keyId": str(uuid.uuid5(uuid.NAMESPACE_OID, secret)),
+                                                             "displayName": "made by hand", "endDateTime": a.end_date}
+                                                            for secret in sorted(a.secrets)]}
                                    for a in apps]}
     return 404, _graph_error("Request_ResourceNotFound", f"{method} {path} is not served by the fake")
