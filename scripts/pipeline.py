@@ -1,0 +1,68 @@
+"""Helpers the CI pipelines call (.github/workflows, azure-pipelines.yml): which stacks to run, and as whom.
+
+  python scripts/pipeline.py changed BASE [GLOB]  JSON list of stacks a change since git ref BASE touches
+  python scripts/pipeline.py all [GLOB]           JSON list of every stack
+  python scripts/pipeline.py ado-matrix LIST      an Azure DevOps matrix ({"<stack>": {"STACK": ...}}) from a JSON list
+  python scripts/pipeline.py env STACK            ARM_TENANT_ID=... and ARM_CLIENT_ID=... lines for the stack's tenant
+
+A stack file change touches that stack; a change to anything the program reads (code, Pulumi.yaml,
+requirements, the policy pack) touches every stack. Other files (docs, tests, workflows) touch none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from presencesync.fleet import find_stacks  # noqa: E402
+from presencesync.stack_file import read_stack_config, stack_path  # noqa: E402
+
+SHARED = ("__main__.py", "Pulumi.yaml", "requirements.txt", "presencesync/", "policy/")
+
+
+def touched_stacks(changed_files: list[str], all_stacks: list[str]) -> list[str]:
+    if any(f == s or (s.endswith("/") and f.startswith(s)) for f in changed_files for s in SHARED):
+        return all_stacks
+    named = {f[len("Pulumi."):-len(".yaml")] for f in changed_files
+             if f.startswith("Pulumi.") and f.endswith(".yaml") and "/" not in f}
+    return [s for s in all_stacks if s in named]  # a deleted stack file is not deployed (nor destroyed)
+
+
+def deployer_env(stack: str, project_dir: Path, environ: dict[str, str]) -> list[str]:
+    """The tenant and deployer app the stack names (azuread:tenantId, azuread:clientId), else the pipeline's."""
+    values = read_stack_config(stack_path(stack, project_dir)).values
+    tenant = values.get("azuread:tenantId") or environ.get("ARM_TENANT_ID")
+    client = values.get("azuread:clientId") or environ.get("ARM_CLIENT_ID")
+    if not tenant or not client:
+        raise SystemExit(f"error: Pulumi.{stack}.yaml sets no azuread:tenantId / azuread:clientId and the pipeline "
+                         "has no ARM_TENANT_ID / ARM_CLIENT_ID; set them with pulumi config set azuread:tenantId ...")
+    return [f"ARM_TENANT_ID={tenant}", f"ARM_CLIENT_ID={client}"]
+
+
+def main(argv: list[str]) -> int:
+    command, args = argv[0], argv[1:]
+    if command == "changed":
+        pattern = args[1] if len(args) > 1 else "*"
+        diff = subprocess.run(["git", "diff", "--name-only", f"{args[0]}...HEAD"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout.split()
+        print(json.dumps(touched_stacks(diff, find_stacks(ROOT, pattern))))
+    elif command == "all":
+        print(json.dumps(find_stacks(ROOT, args[0] if args else "*")))
+    elif command == "ado-matrix":
+        print(json.dumps({stack: {"STACK": stack} for stack in json.loads(args[0])}))
+    elif command == "env":
+        print("\n".join(deployer_env(args[0], ROOT, dict(os.environ))))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
