@@ -159,7 +159,7 @@ def az_script(settings: Settings, resolved: list[ResolvedApi]) -> str:
         f"SECRET=$(az ad app credential reset --id \"$APP_ID\" --append --display-name {q(SECRET_DISPLAY_NAME)} "
         f"--end-date {settings.client_secrets.current.end_date} --query password --output tsv)",
         "",
-        "# Steps 5 and 8: the values for Novus's 'UCWA Presence Provider Configuration' page.",
+        "# Steps 5 and 8: the values for Novus's presence provider configuration page.",
         "echo \"Tenant ID:     " + (settings.tenant_domain or
                                     "$(az rest --url https://graph.microsoft.com/v1.0/domains "
                                     "--query \"value[?isDefault].id\" --output tsv)") + "\"",
