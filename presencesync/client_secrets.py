@@ -31,6 +31,8 @@ class ClientSecret:
 @dataclass(frozen=True)
 class SecretPlan:
     secrets: tuple[ClientSecret, ...]
+    expiry: str | None  # the single secret's configured expiry (1y, 2y, never or a date); None with rotation
+    rotation_days: int | None  # the rotation period; None for a single secret
     next_rotation: str | None  # RFC 3339 date of the next new secret, with rotation
 
     @property
@@ -45,7 +47,7 @@ class SecretPlan:
 def single_secret(expiry: str, end_date: str) -> SecretPlan:
     """One secret ending `end_date`; changing `secretExpiry` (not the day) replaces it."""
     return SecretPlan((ClientSecret(SINGLE_SECRET, None, end_date, {"secretExpiry": expiry}, current=True,
-                                    end_date_fixed_at_creation=expiry in ("1y", "2y")),), None)
+                                    end_date_fixed_at_creation=expiry in ("1y", "2y")),), expiry, None, None)
 
 
 def rotating_secrets(today: date, period_days: int) -> SecretPlan:
@@ -61,7 +63,8 @@ def rotating_secrets(today: date, period_days: int) -> SecretPlan:
             current=generation == period,
             end_date_fixed_at_creation=False,
         ))
-    return SecretPlan(tuple(sorted(secrets, key=lambda s: s.name)), _day((period + 1) * period_days))
+    return SecretPlan(tuple(sorted(secrets, key=lambda s: s.name)), None, period_days,
+                      _day((period + 1) * period_days))
 
 
 def _day(days_since_epoch: int) -> str:

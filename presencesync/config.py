@@ -102,8 +102,6 @@ class Settings:
     implicit_access_tokens: bool
     implicit_id_tokens: bool
     public_client: bool
-    secret_expiry: str | None  # as configured: 1y, 2y, never or a date; None with rotation
-    secret_rotation_days: int | None
     client_secrets: SecretPlan
     consent: str
     sync_user: SyncUser
@@ -114,6 +112,15 @@ class Settings:
     post_deploy: bool
     post_deploy_timeout: int
     environment: str  # azuread:environment
+
+    @property
+    def secret_expiry(self) -> str | None:
+        """As configured (1y, 2y, never or a date); None with rotation."""
+        return self.client_secrets.expiry
+
+    @property
+    def secret_rotation_days(self) -> int | None:
+        return self.client_secrets.rotation_days
 
 
 class ConfigError(Exception):
@@ -192,8 +199,6 @@ def load_settings(
         redirect_uris=redirect_uris, logout_url=logout_url,
         implicit_access_tokens=implicit["accessTokens"], implicit_id_tokens=implicit["idTokens"],
         public_client=public_client, client_secrets=secrets,
-        secret_expiry=None if secrets.next_rotation else r.optional("secretExpiry") or DEFAULT_SECRET_EXPIRY,
-        secret_rotation_days=r.optional_integer("secretRotationDays"),
         consent=consent, sync_user=sync_user, sync_user_password=Secret(password),
         owners=owners, tenant_domain=tenant_domain, protect=protect, post_deploy=post_deploy,
         post_deploy_timeout=timeout, environment=environment,
@@ -309,10 +314,6 @@ class _Reader:
             self.problem(key, f"'{value}' is not a whole number of seconds from {low} to {high}")
             return low
         return int(value)
-
-    def optional_integer(self, key: str) -> int | None:
-        value = self.optional(key)
-        return int(value) if value is not None and value.isdigit() else None
 
     def parse_json(self, key: str, raw: str, kind: type, what: str) -> Any:
         try:
