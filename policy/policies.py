@@ -14,7 +14,7 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationPolicy
 
 from presencesync.config import NEVER_EXPIRES, parse_rfc3339
-from presencesync.permissions import PROFILES, PUBLISHED_IDS
+from presencesync.permissions import PROFILES, PUBLISHED_IDS, published_ids
 
 APPLICATION = "azuread:index/application:Application"
 PASSWORD = "azuread:index/applicationPassword:ApplicationPassword"
@@ -102,9 +102,8 @@ def _check_requested(application: Mapping[str, Any], report: ReportViolation) ->
         api = apis[app_id]
         for kind, names in (("Scope", api.scopes), ("Role", api.roles)):
             got = sorted(a.get("id") for a in accesses if a.get("type") == kind)
-            published = [PUBLISHED_IDS.get((app_id, kind, name)) for name in names]
-            expected = sorted(str(i) for i in published) if None not in published else None
-            if len(got) != len(names) or (expected is not None and got != expected):
+            published = published_ids(api, kind)
+            if len(got) != len(names) or (published is not None and got != sorted(published)):
                 report(f"the app requests {kind} permissions {got} of {api.api}; profile {profile} requests "
                        f"exactly {', '.join(names) or 'none'}", None)
 

@@ -19,9 +19,9 @@ from presencesync.credentials import CredentialsError, graph_token_source
 from presencesync.graph import Call, Deadline, Graph, GraphError
 from presencesync.permissions import (
     PROFILES,
-    PUBLISHED_IDS,
     ApiPermissions,
     PermissionNotFoundError,
+    published_ids,
     role_ids,
     scope_ids,
 )
@@ -51,11 +51,8 @@ def resolve_permissions(profile: str, environment: str, env: Mapping[str, str] =
 
 
 def _published(api: ApiPermissions) -> ResolvedApi | None:
-    scopes = [PUBLISHED_IDS.get((api.app_id, "Scope", s)) for s in api.scopes]
-    roles = [PUBLISHED_IDS.get((api.app_id, "Role", r)) for r in api.roles]
-    if None in scopes or None in roles:
-        return None
-    return ResolvedApi(api, tuple(str(i) for i in scopes), tuple(str(i) for i in roles))
+    scopes, roles = published_ids(api, "Scope"), published_ids(api, "Role")
+    return None if scopes is None or roles is None else ResolvedApi(api, scopes, roles)
 
 
 def _look_up(apis: list[ApiPermissions], environment: str, env: Mapping[str, str]) -> dict[ApiPermissions, ResolvedApi]:

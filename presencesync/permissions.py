@@ -48,6 +48,13 @@ PUBLISHED_IDS: dict[tuple[str, str, str], str] = {
 }
 
 
+def published_ids(api: ApiPermissions, kind: str) -> tuple[str, ...] | None:
+    """The published IDs of `api`'s delegated scopes (kind "Scope") or app roles ("Role"), in the
+    profile's order; None when any of them is not published."""
+    ids = [PUBLISHED_IDS.get((api.app_id, kind, name)) for name in (api.scopes if kind == "Scope" else api.roles)]
+    return None if None in ids else tuple(str(i) for i in ids)
+
+
 class PermissionNotFoundError(Exception):
     """The resource API's service principal in this tenant does not offer a permission we need."""
 
