@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from presencesync.config import DEFAULTS, PROFILES, ConfigError, Settings, load_
 from presencesync.credentials import CredentialsError, graph_token_source
 from presencesync.fleet import ACTIONS, DEFAULT_PARALLEL
 from presencesync.graph import Deadline, DeadlineExceededError, Graph, GraphError
+from presencesync.project_config import apply_gate, load_project
 from presencesync.stack_file import StackFileError, read_stack_config, stack_path
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
@@ -108,10 +110,25 @@ def _stack_source(command: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str], frozenset[str]]:
+    """The stack's settings as `pulumi up` would hand them to the program: first the CLI's own config
+    gate (the stack file read as the CLI reads it, Pulumi.yaml's defaults and rules), then the program's."""
     path = args.config if args.config else stack_path(args.stack, args.project_dir)
     stack = read_stack_config(path)
-    settings = load_settings(stack.values, now=datetime.now(UTC), encrypted=stack.encrypted)
-    return settings, stack.values, stack.encrypted
+    values, refused = apply_gate(load_project(), _stack_name(args), stack)
+    problems = [*stack.problems, *refused]
+    try:
+        settings = load_settings(values, now=datetime.now(UTC), encrypted=stack.encrypted)
+    except ConfigError as error:
+        # A key the gate refused already has its line; the program's view of it would only repeat it.
+        gated = {line.split(": ", 1)[0] for line in refused}
+        problems += [p for p in error.problems if re.split(r"[.\[]", p.split(": ", 1)[0], maxsplit=1)[0] not in gated]
+    if problems:
+        raise ConfigError(problems)
+    return settings, values, stack.encrypted
+
+
+def _stack_name(args: argparse.Namespace) -> str:
+    return str(args.stack or args.config.stem.removeprefix("Pulumi."))
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -155,7 +172,7 @@ def _manifest(args: argparse.Namespace) -> int:
 
 def _post_deploy(args: argparse.Namespace) -> int:
     settings, _, _ = _settings(args)
-    name = args.stack or args.config.stem.removeprefix("Pulumi.")
+    name = _stack_name(args)
     deployed = postdeploy.Deployed.from_outputs(_stack_outputs(args, name))
     drift = postdeploy.post_deploy(settings, deployed, check=args.check, now=datetime.now(UTC),
                                    say=lambda line: print(f"post-deploy: {line}", file=sys.stderr))
@@ -177,7 +194,7 @@ def _post_deploy(args: argparse.Namespace) -> int:
 
 def _adopt(args: argparse.Namespace) -> int:
     settings, _, _ = _settings(args)
-    name = args.stack or args.config.stem.removeprefix("Pulumi.")
+    name = _stack_name(args)
     endpoints = endpoints_for(settings.environment)
     graph = Graph(endpoints.graph, graph_token_source(endpoints).token, Deadline(adopt.LOOKUP_SECONDS))
     found = adopt.find_registration(graph, settings, name, args.display_name or settings.display_name)

@@ -21,20 +21,27 @@ from presencesync.clouds import CLOUDS
 NAMESPACE = "presencesync"
 ENVIRONMENT_KEY = "azuread:environment"
 
-# The defaults, in the form Pulumi.yaml declares them (a test keeps the two in step).
+# The defaults, in the form Pulumi.yaml declares them (a test keeps the two in step). The Pulumi CLI
+# refuses to run a stack that lacks a declared key with no default, and hands a declared default to the
+# program as if the stack had set it. So every optional key is declared with a default, and where the
+# real default depends on the profile or on another key, that default is an empty value read as "not set".
 DEFAULTS: dict[str, Any] = {
     "profile": "ucwa",
     "displayName": "PresenceSync",
     "signInAudience": "AzureADMyOrg",
     "redirectUris": [],
+    "logoutUrl": "",
+    "implicitGrant": {},  # each flag not given takes the profile's default
+    "secretExpiry": "",  # 2y, unless secretRotationDays is set
+    "secretRotationDays": 0,  # 0: no rotation
     "consent": "resource",
     "owners": [],
+    "tenantDomain": "",  # the tenant's default domain
     "protect": False,
     "postDeploy": True,
     "postDeployTimeout": 300,
 }
-# Defaults that depend on the profile or on other keys. Pulumi.yaml must not declare these: the CLI
-# hands a declared default to the program as if it were set, and "not set" matters here.
+# Defaults that depend on the profile or on other keys.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "ucwa": {"implicitGrant": {"accessTokens": True, "idTokens": True}, "publicClient": True},
     # Graph presence needs no browser sign-in, and the sync user's password sign-in goes through the
@@ -43,8 +50,9 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 DEFAULT_SECRET_EXPIRY = "2y"  # unless secretRotationDays is set
 REQUIRED = ("syncUser", "syncUserPassword")
-OPTIONAL = ("logoutUrl", "tenantDomain", "implicitGrant", "publicClient", "secretExpiry", "secretRotationDays")
-KNOWN_KEYS = (*DEFAULTS, *REQUIRED, *OPTIONAL)
+# A boolean has no empty value to declare as "not set", so Pulumi.yaml does not declare this key.
+UNDECLARED = ("publicClient",)
+KNOWN_KEYS = (*DEFAULTS, *REQUIRED, *UNDECLARED)
 SECRET_KEYS = ("syncUserPassword",)
 
 PROFILES = tuple(PROFILE_DEFAULTS)
@@ -53,13 +61,18 @@ AUDIENCES = ("AzureADMyOrg", "AzureADMultipleOrgs")
 PERSONAL_AUDIENCES = ("AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount")
 CONSENT_MODES = ("resource", "hook", "manual")
 NEVER_EXPIRES = "2100-12-31T00:00:00Z"  # what the guide's CLI path uses for "Never"
-SYNC_USER_KEYS = ("userPrincipalName", "create", "usageLocation", "licenseSkuId")
+SYNC_USER_KEYS = ("userPrincipalName", "create", "usageLocation", "licenseSkuId", "licensedElsewhere")
 IMPLICIT_GRANT_KEYS = ("accessTokens", "idTokens")
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 _UPN_LOCAL = re.compile(r"^[A-Za-z0-9'_!#^~+-]+(\.[A-Za-z0-9'_!#^~+-]+)*$")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))?$")
+# An unquoted YAML date or timestamp reaches the program as Go's time.Time.String() text,
+# e.g. 2027-01-01 00:00:00 +0000 UTC: the CLI's YAML reader makes it a time and prints it so.
+_GO_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) ([+-]\d{2})(\d{2}) \S+$")
+# Characters Entra ID refuses in a redirect URI; a wildcard is refused for work and school accounts.
+_REDIRECT_URI_REFUSED = frozenset("!$'(),;* ")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
@@ -142,8 +155,16 @@ def load_settings(
     r = _Reader(values, encrypted)
     for key in values:
         namespace, _, name = key.partition(":")
-        if namespace == NAMESPACE and name not in KNOWN_KEYS:
-            r.problem(name, f"unknown key{_suggest(name, KNOWN_KEYS)}; remove it or correct its name")
+        base = name.split(".", 1)[0].split("[", 1)[0]
+        if namespace == NAMESPACE and name not in KNOWN_KEYS and base in KNOWN_KEYS:
+            r.problem(excerpt(name), f"is a dotted key, which the program never sees as part of {NAMESPACE}:{base}; "
+                      f"nest it under {NAMESPACE}:{base} in the stack file, or set it with "
+                      f"pulumi config set --path '{NAMESPACE}:{excerpt(name)}' VALUE")
+        elif namespace == NAMESPACE and name not in KNOWN_KEYS:
+            r.problem(excerpt(name), f"unknown key{_suggest(name, KNOWN_KEYS)}; remove it or correct its name")
+        elif namespace != NAMESPACE and difflib.get_close_matches(namespace, [NAMESPACE], n=1, cutoff=0.75):
+            r.problems.append(f"{excerpt(key)}: unknown namespace '{excerpt(namespace)}' (did you mean "
+                              f"'{NAMESPACE}:{excerpt(name)}'?); correct the key's namespace")
 
     profile = r.choice("profile", PROFILES)
     display_name = r.get("displayName").strip()
@@ -151,16 +172,16 @@ def load_settings(
         r.problem("displayName", "is empty; set the application's display name, e.g. PresenceSync")
     audience = r.get("signInAudience")
     if audience in PERSONAL_AUDIENCES:
-        r.problem("signInAudience", f"'{audience}' admits personal Microsoft accounts, which cannot use "
+        r.problem("signInAudience", f"'{excerpt(audience)}' admits personal Microsoft accounts, which cannot use "
                   "the sync user's password sign-in; use AzureADMyOrg (or AzureADMultipleOrgs)")
     elif audience not in AUDIENCES:
-        r.problem("signInAudience", f"'{audience}' is not one of {', '.join(AUDIENCES)}; use AzureADMyOrg")
+        r.problem("signInAudience", f"'{excerpt(audience)}' is not one of {', '.join(AUDIENCES)}; use AzureADMyOrg")
     redirect_uris = tuple(r.strings("redirectUris", _redirect_uri_problem))
     if len(set(redirect_uris)) != len(redirect_uris):
         r.problem("redirectUris", "lists the same URI twice; remove the duplicate")
     logout_url = r.optional("logoutUrl")
     if logout_url is not None and (why := _https_problem(logout_url)):
-        r.problem("logoutUrl", f"'{logout_url}' {why}")
+        r.problem("logoutUrl", f"'{excerpt(logout_url)}' {why}")
     profile_defaults = PROFILE_DEFAULTS.get(profile, PROFILE_DEFAULTS["ucwa"])
     implicit = r.flags("implicitGrant", IMPLICIT_GRANT_KEYS, profile_defaults["implicitGrant"])
     if profile == "graph" and any(implicit.values()):
@@ -180,12 +201,12 @@ def load_settings(
     owners = tuple(r.strings("owners", lambda v: None if _GUID.match(v) else "is not an object ID (GUID)"))
     tenant_domain = r.optional("tenantDomain")
     if tenant_domain is not None and not _DOMAIN.match(tenant_domain):
-        r.problem("tenantDomain", f"'{tenant_domain}' is not a domain name; use the primary domain, "
+        r.problem("tenantDomain", f"'{excerpt(tenant_domain)}' is not a domain name; use the primary domain, "
                   "e.g. contoso.com, or remove the key")
     timeout = r.integer("postDeployTimeout", 1, 3600)
     environment = values.get(ENVIRONMENT_KEY, "public")
     if environment not in CLOUDS:
-        r.problems.append(f"{ENVIRONMENT_KEY}: '{environment}' is not a cloud the azuread provider knows; "
+        r.problems.append(f"{ENVIRONMENT_KEY}: '{excerpt(environment)}' is not a cloud the azuread provider knows; "
                           f"use one of {', '.join(CLOUDS)}")
     consent = r.choice("consent", CONSENT_MODES)
     protect = r.boolean("protect")
@@ -210,8 +231,8 @@ def _client_secrets(r: _Reader, now: datetime) -> SecretPlan | None:
     if rotation is not None:
         low, high = ROTATION_DAYS
         if not rotation.isdigit() or not low <= int(rotation) <= high:
-            r.problem("secretRotationDays", f"'{rotation}' is not a whole number of days from {low} to {high}; "
-                      "use e.g. 180")
+            r.problem("secretRotationDays", f"'{excerpt(rotation)}' is not a whole number of days from {low} to "
+                      f"{high}; use e.g. 180 (or 0 for no rotation)")
             return None
         if r.optional("secretExpiry") is not None:
             r.problem("secretRotationDays", "cannot be combined with presencesync:secretExpiry (rotated secrets "
@@ -221,7 +242,7 @@ def _client_secrets(r: _Reader, now: datetime) -> SecretPlan | None:
     expiry = r.optional("secretExpiry") or DEFAULT_SECRET_EXPIRY
     end_date = _secret_end_date(expiry, now)
     if end_date is None:
-        r.problem("secretExpiry", f"'{expiry}' is not 1y, 2y, never or an RFC 3339 date in the future "
+        r.problem("secretExpiry", f"'{excerpt(expiry)}' is not 1y, 2y, never or an RFC 3339 date in the future "
                   "(e.g. 2027-06-30T00:00:00Z); set one of those")
         return None
     return single_secret(expiry, end_date)
@@ -238,27 +259,40 @@ def _sync_user(r: _Reader) -> SyncUser | None:
         return None
     ok = True
     for extra in set(value) - set(SYNC_USER_KEYS):
-        r.problem(f"syncUser.{extra}", f"unknown key{_suggest(extra, SYNC_USER_KEYS)}; remove it")
+        r.problem(f"syncUser.{excerpt(str(extra))}", f"unknown key{_suggest(str(extra), SYNC_USER_KEYS)}; remove it")
         ok = False
     upn = value.get("userPrincipalName")
     if not isinstance(upn, str) or not upn:
         r.problem("syncUser.userPrincipalName", f"is missing; {fix}")
         ok = False
     elif (why := _upn_problem(upn)) is not None:
-        r.problem("syncUser.userPrincipalName", f"'{upn}' {why}")
+        r.problem("syncUser.userPrincipalName", f"'{excerpt(upn)}' {why}")
         ok = False
     create = value.get("create", False)
     if not isinstance(create, bool):
-        r.problem("syncUser.create", f"'{create}' is not true or false")
+        r.problem("syncUser.create", f"'{excerpt(str(create))}' is not true or false")
         ok = False
     location = value.get("usageLocation")
     if location is not None and (not isinstance(location, str) or not _COUNTRY.match(location)):
-        r.problem("syncUser.usageLocation", f"'{location}' is not a two-letter country code, e.g. DK")
+        r.problem("syncUser.usageLocation", f"'{excerpt(str(location))}' is not a two-letter country code, e.g. DK")
         ok = False
     sku = value.get("licenseSkuId")
+    elsewhere = value.get("licensedElsewhere", False)
+    if not isinstance(elsewhere, bool):
+        r.problem("syncUser.licensedElsewhere", f"'{excerpt(str(elsewhere))}' is not true or false")
+        ok = False
+    elif elsewhere and (create is not True or sku is not None):
+        r.problem("syncUser.licensedElsewhere", "applies only to a created user without syncUser.licenseSkuId; "
+                  "remove one of the two")
+        ok = False
+    elif create is True and sku is None and not elsewhere:
+        r.problem("syncUser.licenseSkuId", "is required for a created sync user, which needs an Office 365 "
+                  "licence (E1 or higher) to sign in to Teams: set it and syncUser.usageLocation, or set "
+                  "syncUser.licensedElsewhere: true if the licence is given another way")
+        ok = False
     if sku is not None:
         if not isinstance(sku, str) or not _GUID.match(sku):
-            r.problem("syncUser.licenseSkuId", f"'{sku}' is not a SKU ID (GUID); "
+            r.problem("syncUser.licenseSkuId", f"'{excerpt(str(sku))}' is not a SKU ID (GUID); "
                       "find it with: az rest --url https://graph.microsoft.com/v1.0/subscribedSkus")
             ok = False
         elif create is not True:
@@ -287,7 +321,12 @@ class _Reader:
         self.problems.append(f"{NAMESPACE}:{key}: {message}")
 
     def optional(self, key: str) -> str | None:
-        return self.values.get(f"{NAMESPACE}:{key}")
+        """The key's value, or None where it is absent or holds its declared "not set" default."""
+        value = self.values.get(f"{NAMESPACE}:{key}")
+        default = DEFAULTS.get(key)
+        if value is not None and default in ("", 0) and value == str(default):
+            return None
+        return value
 
     def get(self, key: str) -> str:
         value = self.optional(key)
@@ -299,19 +338,19 @@ class _Reader:
     def choice(self, key: str, allowed: tuple[str, ...]) -> str:
         value = self.get(key)
         if value not in allowed:
-            self.problem(key, f"'{value}' is not one of {', '.join(allowed)}{_suggest(value, allowed)}")
+            self.problem(key, f"'{excerpt(value)}' is not one of {', '.join(allowed)}{_suggest(value, allowed)}")
         return value
 
     def boolean(self, key: str, default: bool | None = None) -> bool:
         value = self.get(key) if default is None else self.optional(key) or json.dumps(default)
         if value.lower() not in ("true", "false"):
-            self.problem(key, f"'{value}' is not true or false")
+            self.problem(key, f"'{excerpt(value)}' is not true or false")
         return value.lower() == "true"
 
     def integer(self, key: str, low: int, high: int) -> int:
         value = self.get(key)
         if not value.isdigit() or not low <= int(value) <= high:
-            self.problem(key, f"'{value}' is not a whole number of seconds from {low} to {high}")
+            self.problem(key, f"'{excerpt(value)}' is not a whole number of seconds from {low} to {high}")
             return low
         return int(value)
 
@@ -332,7 +371,7 @@ class _Reader:
         for i, item in enumerate(items or []):
             why = "is not a string" if not isinstance(item, str) else check(item)
             if why:
-                self.problem(f"{key}[{i}]", f"'{item}' {why}")
+                self.problem(f"{key}[{i}]", f"'{excerpt(str(item))}' {why}")
             else:
                 good.append(item)
         return good
@@ -341,11 +380,17 @@ class _Reader:
         raw = self.optional(key)
         value = (self.parse_json(key, raw, dict, "an object") or {}) if raw is not None else {}
         for extra in set(value) - set(names):
-            self.problem(f"{key}.{extra}", f"unknown key{_suggest(extra, names)}; remove it")
+            self.problem(f"{key}.{excerpt(str(extra))}", f"unknown key{_suggest(str(extra), names)}; remove it")
         for name in names:
             if not isinstance(value.get(name, defaults[name]), bool):
-                self.problem(f"{key}.{name}", f"'{value[name]}' is not true or false")
+                self.problem(f"{key}.{name}", f"'{excerpt(str(value[name]))}' is not true or false")
         return {name: value.get(name, defaults[name]) is True for name in names}
+
+
+def excerpt(text: str, limit: int = 60) -> str:
+    """A value as a message may quote it: on one line, and cut short so a huge value never floods the log."""
+    shown = json.dumps(text, ensure_ascii=False)[1:-1]
+    return shown if len(shown) <= limit else f"{shown[:limit - 20]}... ({len(text)} characters)"
 
 
 def _suggest(word: str, known: tuple[str, ...]) -> str:
@@ -375,6 +420,8 @@ def _https_problem(url: str) -> str | None:
 
 
 def _redirect_uri_problem(url: str) -> str | None:
+    if refused := sorted(_REDIRECT_URI_REFUSED & set(url)):
+        return f"holds {' '.join(refused)}, which Entra ID refuses in a redirect URI; remove or percent-encode it"
     parts = urlsplit(url)
     if parts.scheme == "http":
         if parts.hostname != "localhost" or parts.query or parts.fragment or parts.username:
@@ -394,6 +441,9 @@ def _secret_end_date(expiry: str, now: datetime) -> str | None:
         return NEVER_EXPIRES
     if expiry in ("1y", "2y"):
         return _rfc3339(_add_years(today, int(expiry[0])))
+    if go_time := _GO_TIME.match(expiry):
+        day, clock, hours, minutes = go_time.groups()
+        expiry = f"{day}T{clock}{hours}:{minutes}"
     if not _RFC3339.match(expiry):
         return None
     try:

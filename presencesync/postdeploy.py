@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -341,14 +341,29 @@ def _token_roles(token: str) -> set[str] | None:
     return None if claims is None else set(claims.get("roles", []))
 
 
-def resource_hook(settings: Settings, outputs: Callable[[], dict[str, Any]]) -> Callable[[Any], Awaitable[None]]:
-    """The after-create/after-update hook; `outputs()` gives the stack outputs (Outputs) once all exist."""
+def resource_hook(settings: Settings, known: Mapping[str, Any], wait_for: Sequence[Any]
+                  ) -> Callable[[Any], Awaitable[None]]:
+    """The after-create/after-update hook of the client secret Novus should hold.
+
+    The engine runs a hook before it answers the hooked resource's registration (and waits for it with
+    no timeout), so while it runs every Output of the secret, and of anything that depends on it, is
+    unresolved: awaiting one would hang `pulumi up` for good. So the secret's own value and end date come
+    from the hook's argument; `known` holds the other stack outputs, and `wait_for` the resources
+    post-deploy relies on (consent, licence), none of which may depend on the secret.
+    """
     import asyncio
 
     import pulumi
 
-    async def hook(_: pulumi.ResourceHookArgs) -> None:
-        deployed = Deployed.from_outputs(await pulumi.Output.from_input(outputs()).future() or {})
+    async def hook(args: pulumi.ResourceHookArgs) -> None:
+        await pulumi.Output.all(*(resource.urn for resource in wait_for)).future()
+        outputs = dict(await pulumi.Output.from_input(known).future() or {})
+        secret = dict(args.new_outputs or {})
+        value = secret.get("value")
+        value = await value.future() if isinstance(value, pulumi.Output) else value
+        outputs["novus"] = {**outputs.get("novus", {}), "clientSecret": value}
+        outputs["clientSecretEndDate"] = secret.get("endDate")
+        deployed = Deployed.from_outputs(outputs)
         drift = await asyncio.to_thread(post_deploy, settings, deployed, check=False, now=datetime.now(UTC),
                                         say=pulumi.log.info)
         if drift:

@@ -1,13 +1,35 @@
-"""Reading a stack's settings from `Pulumi.<stack>.yaml` without the Pulumi CLI."""
+"""Reading `Pulumi.<stack>.yaml` without the CLI, handing each value over as the CLI hands it to the program.
+
+The Pulumi CLI reads stack files with Go's gopkg.in/yaml.v3 (YAML 1.2 rules), not PyYAML's YAML 1.1:
+only true/false (in three spellings) are booleans, so `yes`, `on` and `NO` stay strings; `0o17`, `0x1f`
+and `1_000` are integers and `1e3` a float; an unquoted date or timestamp becomes a time, which reaches
+the program as Go's `time.Time.String()` text (`2027-01-01 00:00:00 +0000 UTC`); a key given twice is
+an error. Scalars reach the program as text (a number as JSON prints it), objects and arrays as JSON,
+and a key without a namespace is the project's. So `check` sees exactly what `pulumi up` would.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from presencesync.config import NAMESPACE, excerpt
+
+STACK_FILE_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt", "config", "environment")
+_PLAIN = "tag:presencesync:plain"  # a plain (unquoted, untagged) scalar, resolved as yaml.v3 resolves it
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+# yaml.v3's timestamp layouts (resolve.go, `allowedTimestampFormats`): a T and a zone, a space and no
+# zone, or a date alone; month, day and time fields may have one digit.
+_TIMESTAMP = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d+))?"
+                        r"(Z|[+-]\d{2}:\d{2}))|(?: (\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d+))?))?$")
 
 
 class StackFileError(Exception):
@@ -19,41 +41,199 @@ class StackConfig:
     path: Path
     values: dict[str, str]  # as Pulumi hands them to the program: strings, JSON for objects and arrays
     encrypted: frozenset[str]  # keys holding `secure:` values, unreadable without the CLI
+    objects: frozenset[str] = frozenset()  # keys whose values the CLI hands over as JSON (maps, lists, null)
+    problems: tuple[str, ...] = ()  # what the CLI would silently drop (keys outside config:, empty values)
+
+
+@dataclass(frozen=True)
+class GoTime:
+    """An unquoted YAML timestamp, which the CLI turns into text with Go's time.Time.String()."""
+
+    when: datetime  # with its zone (UTC where none was written)
+    fraction: str  # the fraction of a second as written, without trailing zeros
+
+    def text(self) -> str:
+        when = self.when
+        fraction = f".{self.fraction}" if self.fraction else ""
+        offset = when.utcoffset() or timedelta()
+        sign, minutes = ("-" if offset < timedelta() else "+"), abs(int(offset.total_seconds())) // 60
+        numeric = f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
+        zone = "UTC" if offset == timedelta() else numeric  # Go names a parsed fixed offset by its digits
+        return f"{when:%Y-%m-%d %H:%M:%S}{fraction} {numeric} {zone}"
+
+
+class _GoYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with yaml.v3's rules for plain scalars and duplicate keys."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return "tag:yaml.org,2002:merge" if value == "<<" else _PLAIN
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or key_node.value == "<<":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"mapping key {excerpt(str(key))!r} already defined at line {seen[key] + 1}",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _plain_scalar(loader: _GoYamlLoader, node: yaml.ScalarNode) -> Any:
+    return resolve_plain(node.value)
+
+
+_GoYamlLoader.add_constructor(_PLAIN, _plain_scalar)
+
+
+def resolve_plain(text: str) -> Any:
+    """A plain scalar's value as yaml.v3 resolves it (resolve.go, `resolve`)."""
+    if text in ("true", "True", "TRUE"):
+        return True
+    if text in ("false", "False", "FALSE"):
+        return False
+    if text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if text in (".nan", ".NaN", ".NAN"):
+        return math.nan
+    if text.lstrip("+-") in (".inf", ".Inf", ".INF"):
+        return -math.inf if text.startswith("-") else math.inf
+    if not text or not (text[0].isdigit() or text[0] in "+-."):
+        return text
+    if (when := _timestamp(text)) is not None:
+        return when
+    plain = text.replace("_", "")
+    for prefix, base in (("0b", 2), ("-0b", 2), ("0o", 8), ("-0o", 8), ("0x", 16), ("-0x", 16), ("+0x", 16)):
+        if plain.lower().startswith(prefix) and plain[len(prefix):]:
+            try:
+                number = int(plain[len(prefix):], base)
+            except ValueError:
+                return text
+            return -number if prefix.startswith("-") else number
+    if re.fullmatch(r"[-+]?0[0-7]+", plain):  # YAML 1.1 octal, still read by yaml.v3
+        return (-1 if plain[0] == "-" else 1) * int(plain.lstrip("+-"), 8)
+    if re.fullmatch(r"[-+]?[0-9]+", plain):
+        return int(plain)
+    if _FLOAT.match(plain):
+        return float(plain)
+    return text
+
+
+def _timestamp(text: str) -> GoTime | None:
+    match = _TIMESTAMP.match(text)
+    if not match:
+        return None
+    year, month, day, *t_fields = match.groups()
+    hour, minute, second, fraction, zone = t_fields[:5] if t_fields[0] is not None else (*t_fields[5:], None)
+    try:
+        tz = UTC if zone in (None, "Z") else timezone(
+            (1 if zone[0] == "+" else -1) * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+        when = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+                        int((fraction or ".0")[1:7].ljust(6, "0")), tz)
+    except ValueError:
+        return None
+    return GoTime(when, (fraction or "").rstrip("0"))
+
+
+def as_program_text(value: Any) -> str:
+    """A stack value as the CLI hands it to the program (config/object.go, `MarshalString`)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, GoTime):
+        return value.text()
+    if isinstance(value, bool | int | float):
+        return _json_scalar(value)
+    return json.dumps(_for_json(value), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def _for_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {(as_program_text(k) if k is not None else "<nil>"): _for_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_for_json(v) for v in value]
+    if isinstance(value, GoTime):
+        return value.text()
+    if isinstance(value, float):
+        return json.loads(_json_scalar(value))
+    return value
+
+
+def _json_scalar(value: bool | int | float) -> str:
+    """A number or boolean as Go's encoding/json prints it (1.0 as 1, 1e21 as 1e+21)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError("unsupported value")
+    if value == 0 or 1e-6 <= abs(value) < 1e21:
+        return format(Decimal(repr(value)).normalize(), "f")
+    return re.sub(r"e([+-])0(\d)$", r"e\1\2", repr(value))
+
+
+def parse_yaml(text: str) -> Any:
+    """A YAML document read with yaml.v3's rules, as the Pulumi CLI reads it."""
+    return yaml.load(text, Loader=_GoYamlLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def stack_path(stack: str, project_dir: Path) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 
 
-def read_stack_config(path: Path) -> StackConfig:
+def read_stack_config(path: Path, project: str = NAMESPACE) -> StackConfig:
+    """The stack file's config as the CLI would hand it to the program (workspace/loaders.go,
+    `LoadProjectStackBytes`): keys without a namespace are the project's."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise StackFileError(f"{path}: no such stack file; run from the project directory, "
                              "or pass --config FILE") from None
     except (OSError, UnicodeDecodeError) as error:
         raise StackFileError(f"{path}: cannot be read ({error})") from None
+    try:
+        document = parse_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise StackFileError(f"{path}: not valid YAML{where}; fix the file's syntax") from None
+        why = getattr(error, "problem", None) or "a syntax error"
+        raise StackFileError(f"{path}: not valid YAML{where} ({why}); fix the file") from None
     document = document or {}
-    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+    if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
         raise StackFileError(f"{path}: has no 'config:' map; see Pulumi.dev.yaml for the layout")
+    problems = [f"{path}: '{excerpt(str(key))}' is outside config:, where Pulumi ignores it; move it under config:"
+                for key in document if key not in STACK_FILE_KEYS]
     values: dict[str, str] = {}
     encrypted: set[str] = set()
-    for key, value in (document.get("config") or {}).items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            encrypted.add(str(key))
-            values[str(key)] = "(encrypted)"
-        else:
-            values[str(key)] = _as_pulumi_string(value)
-    return StackConfig(path=path, values=values, encrypted=frozenset(encrypted))
+    objects: set[str] = set()
+    for raw_key, value in (document.get("config") or {}).items():
+        key = raw_key if isinstance(raw_key, str) else as_program_text(raw_key)
+        key = key if ":" in key else f"{project}:{key}"
+        if value is None:
+            problems.append(f"{excerpt(key)}: has no value (Pulumi would pass the text null); give it one or "
+                            "remove the key")
+        elif isinstance(value, dict) and set(value) == {"secure"} and isinstance(value["secure"], str):
+            encrypted.add(key)
+            values[key] = "(encrypted)"
+            continue
+        if value is None or isinstance(value, dict | list):
+            objects.add(key)
+        try:
+            values[key] = as_program_text(value)
+        except ValueError:
+            problems.append(f"{excerpt(key)}: holds .inf or .nan, which Pulumi cannot pass on; quote it or "
+                            "give a number")
+        if _has_secure(value):
+            encrypted.add(key)
+    return StackConfig(path=path, values=values, encrypted=frozenset(encrypted),
+                       objects=frozenset(objects), problems=tuple(problems))
 
 
-def _as_pulumi_string(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value)
+def _has_secure(value: Any) -> bool:
+    if isinstance(value, dict):
+        return (set(value) == {"secure"}) or any(_has_secure(v) for v in value.values())
+    return isinstance(value, list) and any(_has_secure(v) for v in value)

@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_azuread as azuread
 
+from presencesync.client_secrets import ClientSecret
 from presencesync.clouds import endpoints_for
 from presencesync.config import Settings
 from presencesync.permissions import PROFILES, ApiPermissions, PermissionNotFoundError, role_ids, scope_ids
@@ -40,7 +41,7 @@ class Tenant(pulumi.ComponentResource):
                         for api in apis}
 
         # Step 6: the sync user, existing or created (with a licence through a group).
-        sync_user_id = self._sync_user(settings, deployer.object_id, child, lookup)
+        sync_user_id, licence = self._sync_user(settings, deployer.object_id, child, lookup)
 
         # Step 7: owners. The deployer is always listed, or the provider would remove it (facts.md).
         owners = pulumi.Output.all(deployer.object_id, sync_user_id).apply(
@@ -83,58 +84,68 @@ class Tenant(pulumi.ComponentResource):
                     consent_name(api, role), app_role_id=app_role_ids[index], opts=child,
                     principal_object_id=service_principal.object_id, resource_object_id=resource_sp.object_id))
 
-        # Step 4's client secret(s), created last so the post-deploy hook runs once all else exists
-        # (client_secrets.py says which secrets and when each is replaced). A relative expiry is
-        # computed anew on every run, so its end date is kept from creation. A rotated secret that is
-        # replaced is left to expire on its own, so Novus keeps working until it has the new one.
-        hooks = None
-        if settings.post_deploy:
-            hook = pulumi.ResourceHook("post-deploy", resource_hook(settings, lambda: self.outputs))
-            hooks = pulumi.ResourceHookBinding(after_create=[hook], after_update=[hook])
-        passwords: dict[str, azuread.ApplicationPassword] = {}
-        for planned in sorted(settings.client_secrets.secrets, key=lambda s: s.current):
-            passwords[planned.name] = azuread.ApplicationPassword(
+        # Step 4's client secret(s) (client_secrets.py says which secrets and when each is replaced). A
+        # relative expiry is computed anew on every run, so its end date is kept from creation. A rotated
+        # secret that is replaced is left to expire on its own, so Novus keeps working until it has the new one.
+        def client_secret(planned: ClientSecret, hooks: pulumi.ResourceHookBinding | None = None
+                          ) -> azuread.ApplicationPassword:
+            return azuread.ApplicationPassword(
                 planned.name, application_id=application.id, display_name=SECRET_DISPLAY_NAME,
                 start_date=planned.start_date, end_date=planned.end_date, rotate_when_changed=planned.keepers,
                 opts=pulumi.ResourceOptions(
                     parent=self, ignore_changes=["endDate"] if planned.end_date_fixed_at_creation else None,
-                    retain_on_delete=settings.secret_rotation_days is not None,
-                    depends_on=[service_principal, *grants, *passwords.values()],
-                    hooks=hooks if planned.current else None),
-            )
-        secret = passwords[settings.client_secrets.current.name]
+                    retain_on_delete=settings.secret_rotation_days is not None, hooks=hooks))
 
-        # Step 5 and 8: what the Novus presence provider configuration page asks for.
+        passwords = {p.name: client_secret(p) for p in settings.client_secrets.secrets if not p.current}
+        current = settings.client_secrets.current
+
+        # Step 5 and 8: what the Novus presence provider configuration page asks for, and the IDs post-deploy
+        # needs. None of these depend on the current secret, which its post-deploy hook relies on (below).
         tenant_domain = (pulumi.Output.from_input(settings.tenant_domain) if settings.tenant_domain
                          else azuread.get_domains_output(only_default=True, opts=lookup).domains
                          .apply(_default_domain))
         endpoints = endpoints_for(settings.environment)
-        self.outputs = {
+        known: dict[str, Any] = {
             "novus": {
                 "tenantId": tenant_domain,
                 "clientId": application.client_id,
-                "clientSecret": pulumi.Output.secret(secret.value),
                 "userName": pulumi.Output.from_input(settings.sync_user.user_principal_name),
                 "password": pulumi.Output.secret(settings.sync_user_password.reveal()),
             },
             "directoryTenantId": deployer.tenant_id,
             "applicationObjectId": application.object_id,
             "servicePrincipalObjectId": service_principal.object_id,
-            "clientSecretEndDate": secret.end_date,
             "adminConsentUrl": pulumi.Output.all(deployer.tenant_id, application.client_id).apply(
                 lambda ids: endpoints.admin_consent_url(ids[0], ids[1])),
         }
         if (previous := settings.client_secrets.previous) is not None:
-            self.outputs["previousClientSecretEndDate"] = passwords[previous.name].end_date
-            self.outputs["nextSecretRotation"] = settings.client_secrets.next_rotation
+            known["previousClientSecretEndDate"] = passwords[previous.name].end_date
+            known["nextSecretRotation"] = settings.client_secrets.next_rotation
+
+        # The post-deploy hook runs when the current secret is created or replaced. The engine runs it
+        # before it answers that registration, so it takes the secret's own values from its argument and
+        # waits only on the rest, which the engine answers meanwhile: so the secret needs no dependency on
+        # the consent, and is created beside it rather than after it.
+        hooks = None
+        if settings.post_deploy:
+            hook = pulumi.ResourceHook("post-deploy", resource_hook(
+                settings, known, wait_for=[service_principal, *grants, *licence, *passwords.values()]))
+            hooks = pulumi.ResourceHookBinding(after_create=[hook], after_update=[hook])
+        secret = client_secret(current, hooks)
+
+        # The hand-over map is secret as a whole: pipelines mask only wholly secret outputs.
+        self.outputs = {**known, "novus": pulumi.Output.secret({**known["novus"], "clientSecret": secret.value}),
+                        "clientSecretEndDate": secret.end_date}
         self.register_outputs(self.outputs)
 
     def _sync_user(self, settings: Settings, deployer_id: pulumi.Output[str],
-                   child: pulumi.ResourceOptions, lookup: pulumi.InvokeOptions) -> pulumi.Output[str]:
+                   child: pulumi.ResourceOptions, lookup: pulumi.InvokeOptions
+                   ) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
+        """The sync user's object ID, and the resources that license it."""
         wanted = settings.sync_user
         if not wanted.create:
             return azuread.get_user_output(user_principal_name=wanted.user_principal_name,
-                                           opts=lookup).object_id
+                                           opts=lookup).object_id, []
         user = azuread.User(
             "sync-user",
             user_principal_name=wanted.user_principal_name,
@@ -157,9 +168,9 @@ class Tenant(pulumi.ComponentResource):
                 members=[user.object_id],
                 opts=child,
             )
-            azuread.GroupLicense("sync-user-licence", group_object_id=group.object_id,
-                                 sku_id=wanted.license_sku_id, opts=child)
-        return user.object_id
+            return user.object_id, [group, azuread.GroupLicense(
+                "sync-user-licence", group_object_id=group.object_id, sku_id=wanted.license_sku_id, opts=child)]
+        return user.object_id, []
 
 
 def _required_access(api: ApiPermissions, resource_sp: pulumi.Output[azuread.GetServicePrincipalResult]

@@ -11,7 +11,16 @@ import pytest
 import yaml
 from conftest import PASSWORD, stack_config
 
-from presencesync.config import DEFAULTS, KNOWN_KEYS, PROFILE_DEFAULTS, SECRET_KEYS, ConfigError, Secret, load_settings
+from presencesync.config import (
+    DEFAULTS,
+    KNOWN_KEYS,
+    REQUIRED,
+    SECRET_KEYS,
+    UNDECLARED,
+    ConfigError,
+    Secret,
+    load_settings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
@@ -51,8 +60,18 @@ def problems(**overrides) -> list[str]:
      "presencesync:syncUser.usageLocation: is required to license a user"),
     ({"syncUser": {"userPrincipalName": "sync@contoso.com", "usageLocation": "Denmark"}}, "presencesync:syncUser.usageLocation: 'Denmark' is not a two-letter country code"),
     ({"syncUser": {"userPrincipalName": "sync@contoso.com", "licenceSkuId": "x"}}, "presencesync:syncUser.licenceSkuId: unknown key (did you mean 'licenseSkuId'?)"),
-    ({"syncUser": {"userPrincipalName": "sync@contoso.com", "create": True}, "syncUserPassword": "short"},
-     "presencesync:syncUserPassword: must be 8 to 256 characters"),
+    ({"syncUser": {"userPrincipalName": "sync@contoso.com", "create": True, "licensedElsewhere": True},
+      "syncUserPassword": "short"}, "presencesync:syncUserPassword: must be 8 to 256 characters"),
+    ({"syncUser": {"userPrincipalName": "sync@contoso.com", "create": True}},
+     "presencesync:syncUser.licenseSkuId: is required for a created sync user"),
+    ({"syncUser": {"userPrincipalName": "sync@contoso.com", "licensedElsewhere": True}},
+     "presencesync:syncUser.licensedElsewhere: applies only to a created user"),
+    ({"syncUser.userPrincipalName": "sync@contoso.com"}, "presencesync:syncUser.userPrincipalName: is a dotted key"),
+    ({"presencesyn:profile": "graph"},
+     "presencesyn:profile: unknown namespace 'presencesyn' (did you mean 'presencesync:profile'?)"),
+    ({"redirectUris": ["https://novus.contoso.com/cb;x"]}, "presencesync:redirectUris[0]: 'https://novus.contoso.com/cb;x' holds ;"),
+    ({"redirectUris": ["https://*.contoso.com/cb"]}, "holds *, which Entra ID refuses"),
+    ({"secretRotationDays": "0", "secretExpiry": "soon"}, "presencesync:secretExpiry: 'soon' is not 1y, 2y"),
     ({"displayName": "  "}, "presencesync:displayName: is empty"),
     ({"publicClient": "yes"}, "presencesync:publicClient: 'yes' is not true or false"),
     ({"implicitGrant": {"accessToken": True}}, "presencesync:implicitGrant.accessToken: unknown key (did you mean 'accessTokens'?)"),
@@ -104,25 +123,55 @@ def test_leap_day_relative_expiry():
 
 
 def test_encrypted_values_count_as_present():
-    values = stack_config(syncUserPassword="(encrypted)", syncUser={"userPrincipalName": "s@contoso.com", "create": True})
+    values = stack_config(syncUserPassword="(encrypted)", syncUser={
+        "userPrincipalName": "s@contoso.com", "create": True, "licensedElsewhere": True})
     settings = load_settings(values, now=NOW, encrypted=frozenset({"presencesync:syncUserPassword"}))
     assert settings.sync_user.create
 
 
-def test_pulumi_yaml_is_valid_and_declares_every_key_with_our_defaults():
+def test_pulumi_yaml_is_valid_and_declares_every_optional_key_with_a_default():
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     schema = json.loads((ROOT / "tests/data/pulumi-project.schema.json").read_text())  # Pulumi's own
     jsonschema.validate(project, schema)
     declared = project["config"]
-    assert set(declared) == set(KNOWN_KEYS)
+    assert set(declared) == set(KNOWN_KEYS) - set(UNDECLARED)
+    # The CLI requires every declared key without a default (pkg/workspace/config.go, mergeConfig):
+    # only the truly required keys may lack one.
+    assert {k for k, spec in declared.items() if "default" not in spec} == set(REQUIRED)
     for key, default in DEFAULTS.items():
         assert declared[key]["default"] == default, key
-    # The CLI passes a declared default to the program as if set; these defaults depend on other keys.
-    for key in [*PROFILE_DEFAULTS["ucwa"], "secretExpiry", "secretRotationDays"]:
-        assert "default" not in declared[key], key
     for key in KNOWN_KEYS:
-        assert declared[key]["description"]
-        assert declared[key].get("secret", False) == (key in SECRET_KEYS)
+        if key in declared:
+            assert declared[key]["description"]
+            assert declared[key].get("secret", False) == (key in SECRET_KEYS)
+    assert "publicClient" in (ROOT / "Pulumi.yaml").read_text()  # said why it is not declared
+
+
+def test_empty_defaults_read_as_not_set_and_profile_defaults_still_apply():
+    as_cli_passes = {f"presencesync:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in DEFAULTS.items()}
+    for profile in ("ucwa", "graph"):
+        settings = load_settings({**stack_config(profile=profile), **as_cli_passes,
+                                  "presencesync:profile": profile}, now=NOW)
+        assert settings.logout_url is None and settings.tenant_domain is None
+        assert settings.secret_rotation_days is None and settings.secret_expiry == "2y"
+        assert settings.public_client == (profile == "ucwa")
+        assert settings.implicit_access_tokens == settings.implicit_id_tokens == (profile == "ucwa")
+    rotating = load_settings({**stack_config(), **as_cli_passes, "presencesync:secretRotationDays": "180"}, now=NOW)
+    assert rotating.secret_rotation_days == 180
+
+
+@pytest.mark.parametrize(("as_cli_passes", "end"), [
+    ("2027-01-01 00:00:00 +0000 UTC", "2027-01-01T00:00:00Z"),  # unquoted 2027-01-01 or 2027-01-01T00:00:00Z
+    ("2027-06-30 12:30:00.5 +0200 +0200", "2027-06-30T10:30:00Z"),
+])
+def test_the_clis_rendering_of_an_unquoted_date_is_understood(as_cli_passes, end):
+    settings = load_settings(stack_config(secretExpiry=as_cli_passes), now=NOW)
+    assert settings.client_secrets.current.end_date == end
+
+
+def test_a_huge_value_is_never_echoed_whole():
+    found = problems(tenantDomain="x" * 100_000)
+    assert len(found) == 1 and len(found[0]) < 300 and "(100000 characters)" in found[0]
 
 
 def test_example_stack_is_valid():

@@ -253,8 +253,9 @@ def test_handover_file_name_is_ignored_by_git():
 
 
 def test_resource_hook_runs_post_deploy_and_writes_the_handover(tenant, tmp_path, monkeypatch):
-    """The hook `pulumi up` runs after the client secret exists (hooks never run under mocks, so it
-    is called here as the engine would call it, with the component's outputs as Outputs)."""
+    """The hook takes the secret's own values from its argument, as the engine passes them (secret
+    values as secret Outputs), and the rest from the other outputs. test_engine_hooks runs it under
+    the engine's order from a real program; this covers its failure path directly."""
     import asyncio
 
     import pulumi
@@ -269,12 +270,20 @@ def test_resource_hook_runs_post_deploy_and_writes_the_handover(tenant, tmp_path
     settings = load_settings({"presencesync:syncUserPassword": PASSWORD,
                               "presencesync:syncUser": json.dumps({"userPrincipalName": UPN})}, now=datetime.now(UTC))
     values = outputs(tenant)
-    hook = resource_hook(settings, lambda: {k: pulumi.Output.from_input(v) for k, v in values.items()})
-    args = pulumi.ResourceHookArgs(urn="urn:x", id="id", name="client-secret", type="t")
-    asyncio.run(hook(args))
+    secret_values = {"value": values["novus"].pop("clientSecret"), "endDate": values.pop("clientSecretEndDate")}
+
+    def run_hook() -> None:
+        async def call() -> None:
+            known = {k: pulumi.Output.from_input(v) for k, v in values.items()}
+            new_outputs = {**secret_values, "value": pulumi.Output.secret(secret_values["value"])}
+            await resource_hook(settings, known, wait_for=[])(pulumi.ResourceHookArgs(
+                urn="urn:x", id="id", name="client-secret", type="t", new_outputs=new_outputs))
+        asyncio.run(call())
+
+    run_hook()
     written = tmp_path / f"novus-config.{pulumi.get_stack()}.json"
     assert json.loads(written.read_text())["clientSecret"] == CLIENT_SECRET
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
     tenant.directory.users[UPN].sign_in_error = 50076
     with pytest.raises(pulumi.RunError, match="AADSTS50076"):
-        asyncio.run(hook(args))
+        run_hook()

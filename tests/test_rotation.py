@@ -104,7 +104,7 @@ def test_rotated_secrets_are_left_to_expire_and_the_hook_follows_the_current_one
     other = next(r for r in secrets.values() if r is not current)
     assert all(r.retain_on_delete and r.ignore_changes == [] for r in secrets.values())
     assert current.after_create_hooks == ["post-deploy"] and other.after_create_hooks == []
-    assert any(urn.endswith(f"::{other.name}") for urn in current.depends_on)  # created after the other
+    assert {urn.rsplit("::", 1)[-1] for urn in current.depends_on} == {"application"}  # beside the other
     assert parse_rfc3339(result.outputs["nextSecretRotation"]) - _midnight(START) <= timedelta(days=180)
     assert parse_rfc3339(result.outputs["previousClientSecretEndDate"]) < parse_rfc3339(
         result.outputs["clientSecretEndDate"])
