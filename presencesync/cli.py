@@ -7,25 +7,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from presencesync import adopt, fleet, manifest, postdeploy
 from presencesync.clouds import endpoints_for
-from presencesync.config import DEFAULTS, PROFILES, ConfigError, Settings, load_settings
+from presencesync.config import DEFAULTS, PROFILES, ConfigError, Settings
 from presencesync.credentials import CredentialsError, graph_token_source
 from presencesync.fleet import ACTIONS, DEFAULT_PARALLEL
 from presencesync.graph import Deadline, DeadlineExceededError, Graph, GraphError
-from presencesync.project_config import apply_gate, load_project
-from presencesync.stack_file import StackFileError, read_stack_config, stack_path
+from presencesync.project_config import stack_settings
+from presencesync.stack_file import StackFileError, stack_path
 
-EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2, 64  # 2 means drift to the pipelines: not for usage
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error, which the pipelines would read as drift."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"error: {message}\n")
 
 
 class UserError(Exception):
@@ -37,8 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (UserError, StackFileError, manifest.ManifestError, adopt.AdoptError, postdeploy.OutputsError,
-            postdeploy.StepFailedError, CredentialsError, GraphError, DeadlineExceededError) as error:
+    except (UserError, fleet.CliError, StackFileError, manifest.ManifestError, adopt.AdoptError,
+            postdeploy.OutputsError, postdeploy.StepFailedError, CredentialsError, GraphError,
+            DeadlineExceededError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except ConfigError as error:
@@ -50,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m presencesync", description=__doc__)
+    parser = _Parser(prog="python -m presencesync", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="validate a stack's config offline and list its resources")
@@ -110,21 +118,8 @@ def _stack_source(command: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str], frozenset[str]]:
-    """The stack's settings as `pulumi up` would hand them to the program: first the CLI's own config
-    gate (the stack file read as the CLI reads it, Pulumi.yaml's defaults and rules), then the program's."""
     path = args.config if args.config else stack_path(args.stack, args.project_dir)
-    stack = read_stack_config(path)
-    values, refused = apply_gate(load_project(), _stack_name(args), stack)
-    problems = [*stack.problems, *refused]
-    try:
-        settings = load_settings(values, now=datetime.now(UTC), encrypted=stack.encrypted)
-    except ConfigError as error:
-        # A key the gate refused already has its line; the program's view of it would only repeat it.
-        gated = {line.split(": ", 1)[0] for line in refused}
-        problems += [p for p in error.problems if re.split(r"[.\[]", p.split(": ", 1)[0], maxsplit=1)[0] not in gated]
-    if problems:
-        raise ConfigError(problems)
-    return settings, values, stack.encrypted
+    return stack_settings(path, _stack_name(args), datetime.now(UTC))
 
 
 def _stack_name(args: argparse.Namespace) -> str:
@@ -173,6 +168,13 @@ def _manifest(args: argparse.Namespace) -> int:
 def _post_deploy(args: argparse.Namespace) -> int:
     settings, _, _ = _settings(args)
     name = _stack_name(args)
+    target = args.output or args.project_dir / f"novus-config.{name}.json"
+    if not args.check:  # checked before anything is signed in to or written
+        if target.is_dir():
+            raise UserError(f"--output {target}: is a directory; give a file path, e.g. {target / 'novus.json'}")
+        if not target.parent.is_dir():
+            raise UserError(f"--output {target}: the directory {target.parent} does not exist; create it or "
+                            "choose another path")
     deployed = postdeploy.Deployed.from_outputs(_stack_outputs(args, name))
     drift = postdeploy.post_deploy(settings, deployed, check=args.check, now=datetime.now(UTC),
                                    say=lambda line: print(f"post-deploy: {line}", file=sys.stderr))
@@ -182,7 +184,6 @@ def _post_deploy(args: argparse.Namespace) -> int:
         return EXIT_DRIFT if drift else EXIT_OK
     if drift:
         return EXIT_ERROR
-    target = args.output or args.project_dir / f"novus-config.{name}.json"
     if notice := postdeploy.secret_change_notice(target, deployed):
         print(f"post-deploy: {notice}", file=sys.stderr)
     postdeploy.write_handover(target, deployed)
@@ -212,6 +213,7 @@ def _fleet(args: argparse.Namespace) -> int:
     project = args.project_dir.resolve()
     if not (project / "Pulumi.yaml").is_file():
         raise UserError(f"--project-dir {project}: no Pulumi.yaml there; run from the project directory")
+    fleet.require_cli()
     stacks = fleet.find_stacks(project, args.stacks)
     if not stacks:
         raise UserError(f"--stacks {args.stacks}: no Pulumi.<stack>.yaml in {project} matches")

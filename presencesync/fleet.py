@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -19,12 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from presencesync import postdeploy
-from presencesync.config import ConfigError, load_settings
+from presencesync.config import ConfigError
 from presencesync.credentials import CredentialsError
 from presencesync.graph import DeadlineExceededError, GraphError
-from presencesync.stack_file import StackFileError, read_stack_config, stack_path
+from presencesync.project_config import stack_settings
+from presencesync.stack_file import StackFileError, stack_path
 
 ACTIONS = ("preview", "up", "drift")
+# From this CLI version a failing after-hook (post-deploy) fails `pulumi up`; before, it was only a
+# warning and `up` succeeded with an unproven tenant. scripts/up.sh holds the same number.
+MINIMUM_CLI = (3, 238, 0)
 DEFAULT_PARALLEL = 4  # low enough to stay under Graph's per-tenant-app throttling with post-deploy running
 EXPECTED_NO_CHANGES = 7  # the CLI's exit code when --expect-no-changes finds changes (CLI 3.226.1+)
 OK, CHANGES, DRIFTED, FAILED = "ok", "changes", "drifted", "failed"
@@ -41,6 +46,26 @@ class TenantRun:
     @property
     def change_count(self) -> int:
         return sum(self.changes.values())
+
+
+class CliError(Exception):
+    """No usable `pulumi` on PATH; the message says what to install."""
+
+
+def require_cli() -> None:
+    """Fail once, up front, when the `pulumi` on PATH is missing or older than MINIMUM_CLI."""
+    wanted = ".".join(map(str, MINIMUM_CLI))
+    fix = f"install Pulumi CLI {wanted} or newer (https://www.pulumi.com/docs/install/, or bash scripts/up.sh)"
+    try:
+        done = subprocess.run(["pulumi", "version"], capture_output=True, text=True, timeout=60, check=False)
+    except (FileNotFoundError, PermissionError):
+        raise CliError(f"no pulumi CLI on PATH; {fix}") from None
+    found = re.match(r"v?(\d+)\.(\d+)\.(\d+)", done.stdout.strip())
+    if done.returncode != 0 or not found:
+        raise CliError(f"pulumi version failed ({_first_line(done.stderr or done.stdout) or 'no output'}); {fix}")
+    if tuple(int(part) for part in found.groups()) < MINIMUM_CLI:
+        raise CliError(f"pulumi CLI {found.group(0).lstrip('v')} is too old: a failing post-deploy would not fail "
+                       f"pulumi up; {fix}")
 
 
 def find_stacks(project_dir: Path, pattern: str) -> list[str]:
@@ -150,8 +175,7 @@ def _drift(name: str, stack: Any, project_dir: Path) -> TenantRun:
         if _exit_code(str(error)) != EXPECTED_NO_CHANGES:
             raise
         details.append("pulumi preview --refresh: the tenant differs from the stack")
-    config = read_stack_config(stack_path(name, project_dir))
-    settings = load_settings(config.values, now=datetime.now(UTC), encrypted=config.encrypted)
+    settings, _, _ = stack_settings(stack_path(name, project_dir), name, datetime.now(UTC))
     outputs = {key: output.value for key, output in stack.outputs().items()}
     deployed = postdeploy.Deployed.from_outputs(outputs)
     details += postdeploy.post_deploy(settings, deployed, check=True, now=datetime.now(UTC), say=lambda _: None)

@@ -15,14 +15,16 @@ The CLI stops at the first problem; here every problem is one line, so all are f
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from presencesync.config import excerpt
-from presencesync.stack_file import StackConfig, StackFileError, as_program_text, parse_yaml
+from presencesync.config import ConfigError, Settings, excerpt, load_settings
+from presencesync.stack_file import StackConfig, StackFileError, as_program_text, parse_yaml, read_stack_config
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
@@ -137,3 +139,21 @@ def _how_to_set(key: str, declared: Declared) -> str:
     if declared.type == "array":
         return f"set it as a YAML list in the stack file, or with pulumi config set --path '{key}[0]' VALUE"
     return f"set it in the stack file, or with pulumi config set {key} VALUE"
+
+
+def stack_settings(path: Path, stack_name: str, now: datetime) -> tuple[Settings, dict[str, str], frozenset[str]]:
+    """A stack's settings as `pulumi up` would hand them to the program: first the CLI's gate (the stack
+    file read as the CLI reads it, Pulumi.yaml's defaults and rules), then the program's own rules.
+    Also returns the values and the encrypted keys; raises ConfigError with every problem."""
+    stack = read_stack_config(path)
+    values, refused = apply_gate(load_project(), stack_name, stack)
+    problems = [*stack.problems, *refused]
+    try:
+        settings = load_settings(values, now=now, encrypted=stack.encrypted)
+    except ConfigError as error:
+        # A key the gate refused already has its line; the program's view of it would only repeat it.
+        gated = {line.split(": ", 1)[0] for line in refused}
+        problems += [p for p in error.problems if re.split(r"[.\[]", p.split(": ", 1)[0], maxsplit=1)[0] not in gated]
+    if problems:
+        raise ConfigError(problems)
+    return settings, values, stack.encrypted

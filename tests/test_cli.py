@@ -179,3 +179,11 @@ def test_manifest_of_the_graph_profile_needs_no_tenant_access(tmp_path):
     assert syntax.returncode == 0, syntax.stderr
     clash = run("manifest", "--profile", "graph", "--config", str(graph_stack(tmp_path)))
     assert clash.returncode == 1 and "drop --profile" in clash.stderr
+
+
+@pytest.mark.parametrize("args", [(), ("check",), ("fleet", "sideways"), ("post-deploy", "--stack"),
+                                  ("fleet", "preview", "--parallel", "0"), ("manifest", "--profile", "teams")])
+def test_usage_errors_never_exit_2_which_means_drift(args):
+    done = run(*args)
+    assert done.returncode == 64, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("error: ")

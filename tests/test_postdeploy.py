@@ -287,3 +287,13 @@ def test_resource_hook_runs_post_deploy_and_writes_the_handover(tenant, tmp_path
     tenant.directory.users[UPN].sign_in_error = 50076
     with pytest.raises(pulumi.RunError, match="AADSTS50076"):
         run_hook()
+
+
+@pytest.mark.parametrize("where", ["missing/dir/novus.json", "."])
+def test_output_into_a_missing_directory_or_onto_a_directory_fails_before_any_sign_in(tenant, tmp_path, where):
+    consent(tenant)
+    target = tmp_path / where
+    done = post_deploy(tenant, tmp_path, "--output", str(target))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: --output {target}: ") and len(done.stderr.splitlines()) == 1
+    assert tenant.directory.token_requests == [] and tenant.directory.seen == []
