@@ -43,29 +43,22 @@ class Tenant(pulumi.ComponentResource):
         # Step 6: the sync user, existing or created (with a licence through a group).
         sync_user_id, licence = self._sync_user(settings, deployer.object_id, child, lookup)
 
-        # Step 7: owners. The deployer is always listed, or the provider would remove it (facts.md).
+        # Step 7: owners. The deployer is always listed: the provider removes a caller that `owners` omits,
+        # which locks out a deployer that may only manage the apps it owns.
         owners = pulumi.Output.all(deployer.object_id, sync_user_id).apply(
             lambda ids: sorted({i.lower() for i in [*ids, *settings.owners]}))
 
         # Steps 1 to 4: the registration, its permissions, web platform and public-client setting.
         application = azuread.Application(
-            "application",
-            display_name=settings.display_name,
-            sign_in_audience=settings.sign_in_audience,
-            prevent_duplicate_names=True,
-            owners=owners,
+            "application", display_name=settings.display_name, sign_in_audience=settings.sign_in_audience,
+            prevent_duplicate_names=True, owners=owners, fallback_public_client_enabled=settings.public_client,
             required_resource_accesses=[_required_access(api, resource_sps[api.app_id]) for api in apis],
             web=azuread.ApplicationWebArgs(
-                redirect_uris=list(settings.redirect_uris),
-                logout_url=settings.logout_url,
+                redirect_uris=list(settings.redirect_uris), logout_url=settings.logout_url,
                 implicit_grant=azuread.ApplicationWebImplicitGrantArgs(
                     access_token_issuance_enabled=settings.implicit_access_tokens,
-                    id_token_issuance_enabled=settings.implicit_id_tokens,
-                ),
-            ),
-            fallback_public_client_enabled=settings.public_client,
-            opts=guarded,
-        )
+                    id_token_issuance_enabled=settings.implicit_id_tokens)),
+            opts=guarded)
         service_principal = azuread.ServicePrincipal(
             "service-principal", client_id=application.client_id, owners=owners, opts=guarded)
 
@@ -106,12 +99,9 @@ class Tenant(pulumi.ComponentResource):
                          .apply(_default_domain))
         endpoints = endpoints_for(settings.environment)
         known: dict[str, Any] = {
-            "novus": {
-                "tenantId": tenant_domain,
-                "clientId": application.client_id,
-                "userName": pulumi.Output.from_input(settings.sync_user.user_principal_name),
-                "password": pulumi.Output.secret(settings.sync_user_password.reveal()),
-            },
+            "novus": {"tenantId": tenant_domain, "clientId": application.client_id,
+                      "userName": pulumi.Output.from_input(settings.sync_user.user_principal_name),
+                      "password": pulumi.Output.secret(settings.sync_user_password.reveal())},
             "directoryTenantId": deployer.tenant_id,
             "applicationObjectId": application.object_id,
             "servicePrincipalObjectId": service_principal.object_id,
