@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -119,8 +119,8 @@ def resolve_plain(text: str) -> Any:
         return (-1 if plain[0] == "-" else 1) * int(plain.lstrip("+-"), 8)
     if re.fullmatch(r"[-+]?[0-9]+", plain):
         return int(plain)
-    if _FLOAT.match(plain):
-        return float(plain)
+    if _FLOAT.match(plain) and not math.isinf(number := float(plain)):  # Go refuses an overflow: text
+        return number
     return text
 
 
@@ -140,8 +140,24 @@ def _timestamp(text: str) -> GoTime | None:
     return GoTime(when, (fraction or "").rstrip("0"))
 
 
+def _from_explicit_tag(value: Any) -> Any:
+    """What yaml.v3 makes of the explicitly tagged values PyYAML builds other types for."""
+    if isinstance(value, bytes):  # !!binary: Go decodes it to a string
+        return value.decode("utf-8", "replace")
+    if isinstance(value, set):  # !!set: a map of nulls
+        return dict.fromkeys(value)
+    if isinstance(value, tuple):  # the pairs of !!omap and !!pairs
+        return list(value)
+    if isinstance(value, datetime):  # !!timestamp
+        return GoTime(value if value.tzinfo else value.replace(tzinfo=UTC), f"{value.microsecond:06d}".rstrip("0"))
+    if isinstance(value, date):
+        return GoTime(datetime(value.year, value.month, value.day, tzinfo=UTC), "")
+    return value
+
+
 def as_program_text(value: Any) -> str:
     """A stack value as the CLI hands it to the program (config/object.go, `MarshalString`)."""
+    value = _from_explicit_tag(value)
     if isinstance(value, str):
         return value
     if isinstance(value, GoTime):
@@ -152,6 +168,7 @@ def as_program_text(value: Any) -> str:
 
 
 def _for_json(value: Any) -> Any:
+    value = _from_explicit_tag(value)
     if isinstance(value, dict):
         return {(as_program_text(k) if k is not None else "<nil>"): _for_json(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -224,11 +241,14 @@ def read_stack_config(path: Path, project: str = NAMESPACE) -> StackConfig:
             objects.add(key)
         try:
             values[key] = as_program_text(value)
+            if _has_secure(value):
+                encrypted.add(key)
         except ValueError:
             problems.append(f"{excerpt(key)}: holds .inf or .nan, which Pulumi cannot pass on; quote it or "
                             "give a number")
-        if _has_secure(value):
-            encrypted.add(key)
+        except RecursionError:
+            problems.append(f"{excerpt(key)}: contains itself through a YAML alias, which Pulumi refuses; "
+                            "write the value out")
     return StackConfig(path=path, values=values, encrypted=frozenset(encrypted),
                        objects=frozenset(objects), problems=tuple(problems))
 

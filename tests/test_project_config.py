@@ -141,3 +141,24 @@ def test_what_the_cli_would_silently_drop_is_a_problem(tmp_path):
     assert any("'presencesync:profile' is outside config:" in p for p in problems)
     assert any(p.startswith("presencesync:logoutUrl: has no value") for p in problems)
     assert any(p.startswith("presencesync:x: holds .inf") for p in problems)
+
+
+@pytest.mark.parametrize("yaml_value", [
+    "[1, 2]", "{a: 1}", "!!binary aGVsbG8=", "!!set {a, b}", "!!omap [a: 1]", "!!timestamp 2027-01-01",
+    "!!str 2027-01-01", "1e400", ".inf", "-.nan", "0x", "''", "\"\\u0000\"", "&a [*a]", "<<: {x: 1}",
+    "99999999999999999999999", "2027-02-30", "- - - deep", "!custom x", "|\n    multi\n    line",
+])
+@pytest.mark.parametrize("key", ["profile", "syncUser", "secretExpiry", "redirectUris", "postDeployTimeout"])
+def test_no_value_a_yaml_file_can_hold_gives_a_traceback(tmp_path, key, yaml_value):
+    from datetime import UTC, datetime
+
+    from presencesync.config import ConfigError
+    from presencesync.project_config import stack_settings
+
+    path = tmp_path / "Pulumi.t.yaml"
+    indented = yaml_value.replace("\n", "\n  ")
+    path.write_text(f"config:\n  presencesync:{key}: {indented}\n")
+    try:
+        stack_settings(path, "t", datetime.now(UTC))
+    except (ConfigError, StackFileError) as error:
+        assert all(line and "\n" not in line for line in str(error).split("\n"))
