@@ -119,8 +119,8 @@ def resolve_plain(text: str) -> Any:
         return (-1 if plain[0] == "-" else 1) * int(plain.lstrip("+-"), 8)
     if re.fullmatch(r"[-+]?[0-9]+", plain):
         return int(plain)
-    if _FLOAT.match(plain) and not math.isinf(number := float(plain)):  # Go refuses an overflow: text
-        return number
+    if _FLOAT.match(plain) and not math.isinf(real := float(plain)):  # Go refuses an overflow: text
+        return real
     return text
 
 
