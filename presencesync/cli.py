@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -15,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from presencesync import adopt, fleet, manifest, postdeploy
+from presencesync import adopt, fleet, fleet_page, manifest, postdeploy
 from presencesync.clouds import endpoints_for
 from presencesync.config import DEFAULTS, PROFILES, ConfigError, Settings
 from presencesync.credentials import CredentialsError, graph_token_source
-from presencesync.fleet import ACTIONS, DEFAULT_PARALLEL
+from presencesync.fleet import DEFAULT_PARALLEL
 from presencesync.graph import Deadline, DeadlineExceededError, Graph, GraphError
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import StackFileError, stack_path
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (UserError, fleet.CliError, StackFileError, manifest.ManifestError, adopt.AdoptError,
+    except (UserError, fleet.CliError, fleet_page.ReportError, StackFileError, manifest.ManifestError, adopt.AdoptError,
             postdeploy.OutputsError, postdeploy.StepFailedError, CredentialsError, GraphError,
             DeadlineExceededError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -90,16 +91,26 @@ def _parser() -> argparse.ArgumentParser:
     adopt_cmd.add_argument("--output", metavar="FILE", type=Path, help="default: adopt.<stack>.json")
     adopt_cmd.set_defaults(run=_adopt)
 
-    fleet = commands.add_parser("fleet", help="run every tenant's stack N at a time (Automation API)")
-    fleet.add_argument("action", choices=ACTIONS, help="preview, up, or drift (preview --refresh "
-                       "--expect-no-changes, then post-deploy --check)")
-    fleet.add_argument("--parallel", metavar="N", type=_positive, default=DEFAULT_PARALLEL,
-                       help=f"tenants at a time (default {DEFAULT_PARALLEL})")
-    fleet.add_argument("--stacks", metavar="GLOB", default="*", help="only stacks whose names match (default *)")
-    fleet.add_argument("--report", metavar="FILE", type=Path, help="JSON report (default fleet-<action>.json)")
-    fleet.add_argument("--project-dir", metavar="DIR", type=Path, default=Path.cwd(),
-                       help="where Pulumi.yaml and the stack files are (default: current directory)")
-    fleet.set_defaults(run=_fleet)
+    fleet_cmd = commands.add_parser("fleet", help="run every tenant's stack N at a time (Automation API)")
+    fleet_actions = fleet_cmd.add_subparsers(required=True, metavar="ACTION")
+    for action, text in (("preview", "pulumi preview per stack"), ("up", "pulumi up per stack"),
+                         ("drift", "pulumi preview --refresh --expect-no-changes, then post-deploy --check")):
+        run = fleet_actions.add_parser(action, help=text)
+        run.add_argument("--parallel", metavar="N", type=_positive, default=DEFAULT_PARALLEL,
+                         help=f"tenants at a time (default {DEFAULT_PARALLEL})")
+        run.add_argument("--stacks", metavar="GLOB", default=os.environ.get("PRESENCESYNC_STACKS") or "*",
+                         help="only stacks whose names match (default $PRESENCESYNC_STACKS, or *)")
+        run.add_argument("--report", metavar="FILE", type=Path, help="JSON report (default fleet-<action>.json)")
+        run.add_argument("--html", metavar="FILE", type=Path, help="also write the fleet health page")
+        run.add_argument("--project-dir", metavar="DIR", type=Path, default=Path.cwd(),
+                         help="where Pulumi.yaml and the stack files are (default: current directory)")
+        run.set_defaults(run=_fleet, action=action)
+    page = fleet_actions.add_parser("report", help="render the fleet health page from fleet reports")
+    page.add_argument("reports", metavar="REPORT", type=Path, nargs="+", help="JSON written by fleet --report")
+    page.add_argument("--html", metavar="FILE", type=Path, required=True, help="where to write the page")
+    page.add_argument("--summary", metavar="FILE", type=Path,
+                      help="also append a Markdown table of the tenants (e.g. to $GITHUB_STEP_SUMMARY)")
+    page.set_defaults(run=_fleet_report)
     return parser
 
 
@@ -226,9 +237,22 @@ def _fleet(args: argparse.Namespace) -> int:
     fleet.write_report(report, args.action, args.parallel, results, time.monotonic() - started)
     print("\n".join(fleet.summary_table(results)))
     print(f"fleet: report in {report}", file=sys.stderr)
+    if args.html:
+        fleet_page.write_page(fleet_page.load_reports([report]), args.html)
+        print(f"fleet: page in {args.html}", file=sys.stderr)
     if any(r.result == fleet.FAILED for r in results):
         return EXIT_ERROR
     return EXIT_DRIFT if any(r.result == fleet.DRIFTED for r in results) else EXIT_OK
+
+
+def _fleet_report(args: argparse.Namespace) -> int:
+    report = fleet_page.load_reports(args.reports)
+    fleet_page.write_page(report, args.html)
+    print(f"fleet: page in {args.html}", file=sys.stderr)
+    if args.summary:
+        with args.summary.open("a", encoding="utf-8") as summary:
+            summary.write(fleet_page.markdown_summary(report, datetime.now(UTC).date()))
+    return EXIT_OK
 
 
 def _stack_outputs(args: argparse.Namespace, stack: str) -> dict[str, Any]:

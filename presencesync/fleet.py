@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,14 @@ from presencesync.graph import DeadlineExceededError, GraphError
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import StackFileError, stack_path
 
-ACTIONS = ("preview", "up", "drift")
 # From this CLI version a failing after-hook (post-deploy) fails `pulumi up`; before, it was only a
 # warning and `up` succeeded with an unproven tenant. scripts/up.sh holds the same number.
 MINIMUM_CLI = (3, 238, 0)
 DEFAULT_PARALLEL = 4  # low enough to stay under Graph's per-tenant-app throttling with post-deploy running
 EXPECTED_NO_CHANGES = 7  # the CLI's exit code when --expect-no-changes finds changes (CLI 3.226.1+)
 OK, CHANGES, DRIFTED, FAILED = "ok", "changes", "drifted", "failed"
+# The stack outputs a drift report carries for the fleet page: dates only, never a secret value.
+SECRET_DATES = ("clientSecretEndDate", "previousClientSecretEndDate", "nextSecretRotation")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class TenantRun:
     changes: dict[str, int] = field(default_factory=dict)  # operation -> count, "same" left out
     seconds: float = 0.0
     details: tuple[str, ...] = ()  # why it failed or drifted, one line each
+    secret_dates: dict[str, str] = field(default_factory=dict)  # drift: SECRET_DATES from the stack outputs
 
     @property
     def change_count(self) -> int:
@@ -107,7 +109,7 @@ def _timed(run_one: Callable[[str], TenantRun], stack: str) -> TenantRun:
     except Exception as error:  # one tenant's surprise must not stop the others
         result = TenantRun(stack, FAILED, details=(f"unexpected {type(error).__name__}: {_first_line(str(error))}",))
     return TenantRun(result.stack, result.result, result.changes, round(time.monotonic() - started, 2),
-                     result.details)
+                     result.details, result.secret_dates)
 
 
 def summary_table(results: list[TenantRun]) -> list[str]:
@@ -121,7 +123,8 @@ def write_report(path: Path, action: str, parallel: int, results: list[TenantRun
     counts = {outcome: sum(r.result == outcome for r in results) for outcome in (OK, CHANGES, DRIFTED, FAILED)}
     report = {"action": action, "parallel": parallel, "finished": datetime.now(UTC).isoformat(timespec="seconds"),
               "wallSeconds": round(seconds, 2), "counts": counts,
-              "tenants": [{**asdict(r), "details": list(r.details)} for r in results]}
+              "tenants": [{"stack": r.stack, "result": r.result, "changes": r.changes, "seconds": r.seconds,
+                           "details": list(r.details), **r.secret_dates} for r in results]}
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
@@ -177,9 +180,11 @@ def _drift(name: str, stack: Any, project_dir: Path) -> TenantRun:
         details.append("pulumi preview --refresh: the tenant differs from the stack")
     settings, _, _ = stack_settings(stack_path(name, project_dir), name, datetime.now(UTC))
     outputs = {key: output.value for key, output in stack.outputs().items()}
+    dates = {key: outputs[key] for key in SECRET_DATES if isinstance(outputs.get(key), str)}
     deployed = postdeploy.Deployed.from_outputs(outputs)
     details += postdeploy.post_deploy(settings, deployed, check=True, now=datetime.now(UTC), say=lambda _: None)
-    return TenantRun(name, DRIFTED if details else OK, _real_changes(changes), details=tuple(details))
+    return TenantRun(name, DRIFTED if details else OK, _real_changes(changes), details=tuple(details),
+                     secret_dates=dates)
 
 
 def _exit_code(message: str) -> int | None:

@@ -1,6 +1,7 @@
 """Helpers the CI pipelines call (.github/workflows, azure-pipelines.yml): which stacks to run, and as whom.
 
   python scripts/pipeline.py changed BASE [GLOB]  JSON list of stacks a change since git ref BASE touches
+                                                  (BASE of forty zeros, a new branch: every stack)
   python scripts/pipeline.py all [GLOB]           JSON list of every stack
   python scripts/pipeline.py ado-matrix LIST      an Azure DevOps matrix ({"<stack>": {"STACK": ...}}) from a JSON list
   python scripts/pipeline.py env STACK            ARM_TENANT_ID=... and ARM_CLIENT_ID=... lines for the stack's tenant
@@ -49,9 +50,17 @@ def main(argv: list[str]) -> int:
     command, args = argv[0], argv[1:]
     if command == "changed":
         pattern = args[1] if len(args) > 1 else "*"
-        diff = subprocess.run(["git", "diff", "--name-only", f"{args[0]}...HEAD"], cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout.split()
-        print(json.dumps(touched_stacks(diff, find_stacks(ROOT, pattern))))
+        stacks = find_stacks(ROOT, pattern)
+        if set(args[0]) == {"0"}:  # a push that creates a branch has no "before": every stack is touched
+            print(json.dumps(stacks))
+            return 0
+        diff = subprocess.run(["git", "diff", "--name-only", f"{args[0]}...HEAD"], cwd=ROOT, check=False,
+                              capture_output=True, text=True)
+        if diff.returncode != 0:
+            reason = (diff.stderr.strip().splitlines() or ["no message"])[-1]
+            raise SystemExit(f"error: git diff {args[0]}...HEAD failed ({reason}); fetch the full history "
+                             "(fetch-depth: 0) so the base commit is there")
+        print(json.dumps(touched_stacks(diff.stdout.split(), stacks)))
     elif command == "all":
         print(json.dumps(find_stacks(ROOT, args[0] if args else "*")))
     elif command == "ado-matrix":

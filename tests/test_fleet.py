@@ -125,13 +125,15 @@ def test_drift_finds_infrastructure_and_sign_in_drift_per_tenant(fake: FakeEntra
     good = outputs(fake)
     stale = {**good, "novus": {**good["novus"], "clientSecret": "an-old-secret"}}
     scenario = {
-        "clean": {"drift": {"same": 9}, "outputs": good, "secretOutputs": ["novus"]},
+        "clean": {"drift": {"same": 9}, "outputs": {**good, "previousClientSecretEndDate": "2028-05-30T00:00:00Z",
+                                                    "nextSecretRotation": "2028-05-30T00:00:00Z"},
+                  "secretOutputs": ["novus"]},
         "edited-in-portal": {"drift": {"same": 8, "update": 1}, "outputs": good, "secretOutputs": ["novus"]},
         "secret-revoked": {"drift": {"same": 9}, "outputs": stale, "secretOutputs": ["novus"]},
         "broken": {"fail": "error: getting secrets manager: passphrase must be set"},
     }
     directory = project(tmp_path, scenario)
-    done, calls = fleet(tmp_path, directory, "drift", env=fake.env())
+    done, calls = fleet(tmp_path, directory, "drift", "--html", str(tmp_path / "page.html"), env=fake.env())
     assert done.returncode == 1, done.stderr  # a tenant failed outright; drift alone would exit 2
     report = {t["stack"]: t for t in json.loads((directory / "fleet-drift.json").read_text())["tenants"]}
     assert report["clean"]["result"] == "ok" and report["clean"]["details"] == []
@@ -143,7 +145,16 @@ def test_drift_finds_infrastructure_and_sign_in_drift_per_tenant(fake: FakeEntra
     assert report["broken"]["result"] == "failed"
     drifts = [c["argv"] for c in calls if c["argv"][0] == "preview"]
     assert all("--refresh" in argv and "--expect-no-changes" in argv for argv in drifts)
-    assert CLIENT_SECRET not in done.stdout + done.stderr + (directory / "fleet-drift.json").read_text()
+    # The report carries the secret dates the fleet page needs, and nothing secret; nor does the page.
+    assert {k: report["clean"][k] for k in ("clientSecretEndDate", "previousClientSecretEndDate",
+                                             "nextSecretRotation")} == {
+        "clientSecretEndDate": "2028-11-26T00:00:00Z", "previousClientSecretEndDate": "2028-05-30T00:00:00Z",
+        "nextSecretRotation": "2028-05-30T00:00:00Z"}
+    page = (tmp_path / "page.html").read_text()
+    assert "secret-revoked" in page and "2028-11-26" in page
+    written = done.stdout + done.stderr + (directory / "fleet-drift.json").read_text() + page
+    for secret in (CLIENT_SECRET, PASSWORD, "an-old-secret", *fake.directory.issued_tokens):
+        assert secret not in written
     del scenario["broken"]
     (tmp_path / "scenario.json").write_text(json.dumps(scenario))
     (directory / "Pulumi.broken.yaml").unlink()

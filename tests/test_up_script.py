@@ -109,8 +109,8 @@ def test_a_bad_stack_stops_before_any_cli_is_looked_for(project):
     assert "error: presencesync:syncUser: Stack 'dev' is missing configuration value 'syncUser'" in done.stderr
 
 
-def test_up_sh_and_fleet_agree_on_the_minimum():
-    script = (ROOT / "scripts/up.sh").read_text()
+def test_the_cli_script_and_fleet_agree_on_the_minimum():
+    script = (ROOT / "scripts/pulumi_cli.sh").read_text()
     assert re.search(r"^minimum=(\S+)", script, re.M).group(1) == ".".join(map(str, MINIMUM_CLI))
 
 
