@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import subprocess
 import time
@@ -24,7 +25,7 @@ from presencesync.config import ConfigError
 from presencesync.credentials import CredentialsError
 from presencesync.graph import DeadlineExceededError, GraphError
 from presencesync.project_config import stack_settings
-from presencesync.stack_file import StackFileError, stack_path
+from presencesync.stack_file import StackFileError, read_stack_config, stack_path
 
 # From this CLI version a failing after-hook (post-deploy) fails `pulumi up`; before, it was only a
 # warning and `up` succeeded with an unproven tenant. scripts/up.sh holds the same number.
@@ -71,9 +72,30 @@ def require_cli() -> None:
 
 
 def find_stacks(project_dir: Path, pattern: str) -> list[str]:
-    """The stacks with a `Pulumi.<stack>.yaml` in `project_dir` whose names match the glob `pattern`."""
+    """The stacks with a `Pulumi.<stack>.yaml` in `project_dir` whose names match `pattern`, a glob or
+    several separated by commas."""
     names = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
-    return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+    globs = [glob.strip() for glob in pattern.split(",") if glob.strip()]
+    return [name for name in names if any(fnmatch.fnmatchcase(name, glob) for glob in globs)]
+
+
+def tenant_env(stack: str, project_dir: Path) -> dict[str, str]:
+    """ARM_TENANT_ID / ARM_CLIENT_ID from the stack's azuread:tenantId / azuread:clientId, where it sets them."""
+    values = read_stack_config(stack_path(stack, project_dir)).values
+    named = {"ARM_TENANT_ID": values.get("azuread:tenantId"), "ARM_CLIENT_ID": values.get("azuread:clientId")}
+    return {key: value for key, value in named.items() if value}
+
+
+def deployer_env(stack: str, project_dir: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """The tenant and deployer app a stack names (azuread:tenantId, azuread:clientId), else the environment's:
+    one process (a fleet run, a pipeline job) signs in to each customer's tenant in turn."""
+    named = {**{k: v for k, v in environ.items() if k in ("ARM_TENANT_ID", "ARM_CLIENT_ID")},
+             **tenant_env(stack, project_dir)}
+    tenant, client = named.get("ARM_TENANT_ID"), named.get("ARM_CLIENT_ID")
+    if not tenant or not client:
+        raise CliError(f"Pulumi.{stack}.yaml sets no azuread:tenantId / azuread:clientId and the environment has no "
+                       "ARM_TENANT_ID / ARM_CLIENT_ID; set them with pulumi config set azuread:tenantId ...")
+    return {"ARM_TENANT_ID": tenant, "ARM_CLIENT_ID": client}
 
 
 def slowest_first(stacks: list[str], last_report: Path) -> list[str]:
@@ -135,13 +157,17 @@ def stack_runner(action: str, project_dir: Path, policy_pack: Path | None) -> Ca
     def run_one(name: str) -> TenantRun:
         packs = [str(policy_pack)] if policy_pack else None
         try:
-            stack = auto.select_stack(name, work_dir=str(project_dir))
+            # Each tenant runs as the deployer its stack names (pulumi and post-deploy alike).
+            deployer = tenant_env(name, project_dir)
+            env = {**os.environ, **deployer}
+            stack = auto.select_stack(name, work_dir=str(project_dir),
+                                      opts=auto.LocalWorkspaceOptions(env_vars=deployer))
             if action == "preview":
                 return _changed(name, stack.preview(policy_packs=packs).change_summary)
             if action == "up":
                 summary = stack.up(policy_packs=packs).summary
                 return _changed(name, summary.resource_changes or {})
-            return _drift(name, stack, project_dir)
+            return _drift(name, stack, project_dir, env)
         except auto.CommandError as error:
             return TenantRun(name, FAILED, details=(_cli_error(str(error)),))
         except (ConfigError, StackFileError, postdeploy.OutputsError, postdeploy.StepFailedError, GraphError,
@@ -162,7 +188,7 @@ def _real_changes(changes: Mapping[Any, int]) -> dict[str, int]:
     return {op: count for op, count in plain.items() if op != "same" and count}
 
 
-def _drift(name: str, stack: Any, project_dir: Path) -> TenantRun:
+def _drift(name: str, stack: Any, project_dir: Path, env: Mapping[str, str]) -> TenantRun:
     from pulumi import automation as auto
 
     changes: dict[Any, int] = {}
@@ -182,7 +208,8 @@ def _drift(name: str, stack: Any, project_dir: Path) -> TenantRun:
     outputs = {key: output.value for key, output in stack.outputs().items()}
     dates = {key: outputs[key] for key in SECRET_DATES if isinstance(outputs.get(key), str)}
     deployed = postdeploy.Deployed.from_outputs(outputs)
-    details += postdeploy.post_deploy(settings, deployed, check=True, now=datetime.now(UTC), say=lambda _: None)
+    details += postdeploy.post_deploy(settings, deployed, check=True, now=datetime.now(UTC), say=lambda _: None,
+                                      env=env)
     return TenantRun(name, DRIFTED if details else OK, _real_changes(changes), details=tuple(details),
                      secret_dates=dates)
 

@@ -4,6 +4,7 @@
                                                   (BASE of forty zeros, a new branch: every stack)
   python scripts/pipeline.py all [GLOB]           JSON list of every stack
   python scripts/pipeline.py ado-matrix LIST      an Azure DevOps matrix ({"<stack>": {"STACK": ...}}) from a JSON list
+  python scripts/pipeline.py csv LIST             the JSON list as a comma-separated list, for fleet --stacks
   python scripts/pipeline.py env STACK            ARM_TENANT_ID=... and ARM_CLIENT_ID=... lines for the stack's tenant
 
 A stack file change touches that stack; a change to anything the program reads (code, Pulumi.yaml,
@@ -21,8 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from presencesync.fleet import find_stacks  # noqa: E402
-from presencesync.stack_file import read_stack_config, stack_path  # noqa: E402
+from presencesync.fleet import CliError, deployer_env, find_stacks  # noqa: E402
 
 SHARED = ("__main__.py", "Pulumi.yaml", "requirements.txt", "presencesync/", "policy/")
 
@@ -33,17 +33,6 @@ def touched_stacks(changed_files: list[str], all_stacks: list[str]) -> list[str]
     named = {f[len("Pulumi."):-len(".yaml")] for f in changed_files
              if f.startswith("Pulumi.") and f.endswith(".yaml") and "/" not in f}
     return [s for s in all_stacks if s in named]  # a deleted stack file is not deployed (nor destroyed)
-
-
-def deployer_env(stack: str, project_dir: Path, environ: dict[str, str]) -> list[str]:
-    """The tenant and deployer app the stack names (azuread:tenantId, azuread:clientId), else the pipeline's."""
-    values = read_stack_config(stack_path(stack, project_dir)).values
-    tenant = values.get("azuread:tenantId") or environ.get("ARM_TENANT_ID")
-    client = values.get("azuread:clientId") or environ.get("ARM_CLIENT_ID")
-    if not tenant or not client:
-        raise SystemExit(f"error: Pulumi.{stack}.yaml sets no azuread:tenantId / azuread:clientId and the pipeline "
-                         "has no ARM_TENANT_ID / ARM_CLIENT_ID; set them with pulumi config set azuread:tenantId ...")
-    return [f"ARM_TENANT_ID={tenant}", f"ARM_CLIENT_ID={client}"]
 
 
 def main(argv: list[str]) -> int:
@@ -66,7 +55,12 @@ def main(argv: list[str]) -> int:
     elif command == "ado-matrix":
         print(json.dumps({stack: {"STACK": stack} for stack in json.loads(args[0])}))
     elif command == "env":
-        print("\n".join(deployer_env(args[0], ROOT, dict(os.environ))))
+        try:
+            print("\n".join(f"{k}={v}" for k, v in deployer_env(args[0], ROOT, os.environ).items()))
+        except CliError as error:
+            raise SystemExit(f"error: {error}") from None
+    elif command == "csv":
+        print(",".join(json.loads(args[0])))
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -105,13 +105,22 @@ def test_one_at_a_time_and_stack_glob(tmp_path):
 def test_up_reports_the_changes_it_made(tmp_path):
     scenario = {"cust-a": {"changes": {"same": 8, "create": 1}}, "cust-b": {"changes": {"same": 9}}}
     directory = project(tmp_path, scenario)
-    done, calls = fleet(tmp_path, directory, "up", "--report", str(tmp_path / "up.json"))
+    # cust-a names its tenant, as the README says each customer's stack does; cust-b runs as the environment's.
+    (directory / "Pulumi.cust-a.yaml").write_text(json.dumps({"config": {
+        **STACK_CONFIG, "azuread:tenantId": "aaaaaaaa-0000-4000-8000-000000000001"}}))
+    done, calls = fleet(tmp_path, directory, "up", "--report", str(tmp_path / "up.json"),
+                        env={"ARM_TENANT_ID": "partner-tenant"})
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "up.json").read_text())
     assert [(t["stack"], t["result"], t["changes"]) for t in report["tenants"]] == [
         ("cust-a", "changes", {"create": 1}), ("cust-b", "ok", {})]
     ups = [c["argv"] for c in calls if c["argv"][0] == "up"]
     assert len(ups) == 2 and all("--yes" in argv and "--skip-preview" in argv for argv in ups)
+    tenants = {c["stack"]: c["tenant"] for c in calls if c["argv"][0] == "up"}
+    assert tenants == {"cust-a": "aaaaaaaa-0000-4000-8000-000000000001", "cust-b": "partner-tenant"}
+    # Several globs, comma-separated (the Azure DevOps deploy stage passes the touched stacks so).
+    done, calls = fleet(tmp_path, directory, "preview", "--stacks", "cust-b,nobody", env={"ARM_TENANT_ID": "x"})
+    assert done.returncode == 0 and {c["stack"] for c in calls if c["argv"][0] == "preview"} == {"cust-b"}
 
 
 def test_drift_finds_infrastructure_and_sign_in_drift_per_tenant(fake: FakeEntra, tmp_path):
