@@ -4,13 +4,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-# The fleet page is tested in Debian's headless Chromium; without it that test is skipped.
-if ! command -v chromium >/dev/null; then
+# Debian packages the tests use: shellcheck (actionlint's run: checks), chromium (the fleet page, whose
+# browser test is skipped without it).
+missing=()
+command -v shellcheck >/dev/null || missing+=(shellcheck)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 ||
-      echo "test.sh: chromium could not be installed; the fleet page's browser test will be skipped" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1 ||
+      echo "test.sh: could not install ${missing[*]} with apt-get" >&2
   else
-    echo "test.sh: no chromium (as root: apt-get install chromium); the fleet page's browser test will be skipped" >&2
+    echo "test.sh: missing ${missing[*]} (as root: apt-get install ${missing[*]})" >&2
   fi
 fi
 .venv/bin/ruff check .
