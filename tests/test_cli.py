@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SKYPE_SCOPES
+from conftest import SKYPE_SCOPES, needs_example_stack
 from fake_entra import App, FakeEntra
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
@@ -33,6 +33,7 @@ def write_stack(tmp_path: Path, config: dict) -> Path:
     return path
 
 
+@needs_example_stack
 def test_check_lists_the_example_stack_resources():
     done = run("check", "--stack", "dev")
     assert done.returncode == 0, done.stderr
@@ -110,8 +111,11 @@ def test_manifest_reads_unpublished_ids_from_the_tenant(tenant):
     assert DEPLOYER_SECRET not in done.stdout + done.stderr
 
 
-def test_manifest_az_script_grants_consent_with_permission_grant(tenant):
-    done = run("manifest", "--stack", "dev", "--az-script", env=deployer_env(tenant))
+def test_manifest_az_script_grants_consent_with_permission_grant(tenant, tmp_path):
+    stack = write_stack(tmp_path, {"presencesync:syncUser": {"userPrincipalName": "sync@contoso.com", "create": True,
+                                                             "licensedElsewhere": True},
+                                   "presencesync:syncUserPassword": {"secure": "v1:x"}})
+    done = run("manifest", "--config", str(stack), "--az-script", env=deployer_env(tenant))
     assert done.returncode == 0, done.stderr
     script = done.stdout
     assert "az ad app permission admin-consent" not in script.replace("'az ad app permission admin-consent' fails", "")

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from conftest import PASSWORD, stack_config
+from conftest import PASSWORD, needs_example_stack, stack_config
 
 from presencesync.config import (
     DEFAULTS,
@@ -174,6 +174,7 @@ def test_a_huge_value_is_never_echoed_whole():
     assert len(found) == 1 and len(found[0]) < 300 and "(100000 characters)" in found[0]
 
 
+@needs_example_stack
 def test_example_stack_is_valid():
     from presencesync.stack_file import read_stack_config
 

@@ -7,6 +7,7 @@ it, puts the CLI in DIR/bin. The CLI stand-in answers `version` as the real one 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -35,8 +36,11 @@ def project(tmp_path: Path) -> Path:
     """A copy of the project (with the real .venv) to run up.sh in."""
     copy = tmp_path / "project"
     copy.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py", "requirements.txt"):
+    for name in ("Pulumi.yaml", "__main__.py", "requirements.txt"):
         shutil.copy(ROOT / name, copy / name)
+    (copy / "Pulumi.dev.yaml").write_text(json.dumps({"config": {  # a stack of its own, whatever the repository has
+        "presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
+        "presencesync:syncUserPassword": {"secure": "v1:abc"}}}))
     for name in ("presencesync", "scripts"):
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
     (copy / ".venv").symlink_to(Path(sys.prefix))
