@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate a stack's config offline and list its resources")
     _stack_source(check, required=True)
+    check.add_argument("--policy-pack-config", metavar="FILE", type=Path,
+                       help="the policy pack's config, as pulumi preview --policy-pack-config takes it")
     check.set_defaults(run=_check)
 
     show = commands.add_parser("manifest", help="print requiredResourceAccess.json (or the az CLI script)")
@@ -139,10 +141,18 @@ def _stack_name(args: argparse.Namespace) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     from presencesync import offline_plan  # imports the Pulumi SDK: only where needed
+    from presencesync.policy_check import run_policies  # imports the policy SDK: only where needed
 
     settings, values, encrypted = _settings(args)
-    plan = offline_plan.run_program(values, offline_plan.placeholder_facts(settings),
-                                    secret_keys=tuple(encrypted), stack=args.stack or "check")
+    policy_config = _policy_config(args.policy_pack_config)
+    facts = offline_plan.placeholder_facts(settings)
+    plan = offline_plan.run_program(values, facts, secret_keys=tuple(encrypted), stack=args.stack or "check")
+    violations = run_policies(plan, facts.deployer_object_id, policy_config)
+    for v in violations:
+        print(f"{'error' if v.mandatory else 'warning'}: policy {v.policy} ({v.resource}): {v.message}",
+              file=sys.stderr)
+    if any(v.mandatory for v in violations):
+        return EXIT_ERROR
     print(f"{len(plan.resources)} resources for profile {settings.profile}, consent {settings.consent}:")
     for resource in plan.resources:
         flags = "".join([" [protected]" if resource.protect else "",
@@ -156,6 +166,19 @@ def _check(args: argparse.Namespace) -> int:
         for token, a in plan.invokes))
     print("outputs: " + ", ".join(sorted(plan.outputs)))
     return EXIT_OK
+
+
+def _policy_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(f"--policy-pack-config {path}: cannot be read as JSON ({error})") from None
+    if not isinstance(config, dict) or not all(isinstance(v, dict) for v in config.values()):
+        raise UserError(f"--policy-pack-config {path}: must map policy names to objects, e.g. "
+                        '{"single-tenant-audience": {"allowMultiTenant": true}}')
+    return config
 
 
 def _manifest(args: argparse.Namespace) -> int:

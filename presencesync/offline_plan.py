@@ -105,11 +105,21 @@ def placeholder_facts(settings: Settings) -> TenantFacts:
         default_domain="(tenant's default domain)",
         resource_apis={api.app_id: ResourceApi(
             f"({api.api} service principal's object ID)",
-            {s: PUBLISHED_IDS.get((api.app_id, "Scope", s), f"(ID of {s} in the tenant)") for s in api.scopes},
-            {r: PUBLISHED_IDS.get((api.app_id, "Role", r), f"(ID of {r} in the tenant)") for r in api.roles},
+            {s: _placeholder_id(api.app_id, "Scope", s) for s in api.scopes},
+            {r: _placeholder_id(api.app_id, "Role", r) for r in api.roles},
         ) for api in apis},
         users={upn: f"(object ID of {upn})"},
     )
+
+
+def placeholder_ids(profile: str) -> dict[tuple[str, str], frozenset[str]]:
+    """The permission IDs `check` takes a tenant to have: the published ones, else placeholders."""
+    return {(api.app_id, kind): frozenset(_placeholder_id(api.app_id, kind, name) for name in names)
+            for api in PROFILES[profile] for kind, names in (("Scope", api.scopes), ("Role", api.roles))}
+
+
+def _placeholder_id(app_id: str, kind: str, name: str) -> str:
+    return PUBLISHED_IDS.get((app_id, kind, name), f"(ID of {name} in the tenant)")
 
 
 # Stands for the provider's create: (type token, resource name, state) -> the state it answers.

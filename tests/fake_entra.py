@@ -265,7 +265,8 @@ def _token(d: Directory, form: dict[str, list[str]]) -> tuple[int, dict[str, Any
             if field_.get("scope", "").rpartition("/")[2] != ".default":
                 return 400, {"error": "invalid_scope", "error_codes": [1002012],
                              "error_description": "AADSTS1002012: The provided value for scope is not valid."}
-            return 200, _token_answer(d, f"app:{app.client_id}", d.app_roles(app.client_id))
+            return 200, _token_answer(d, f"app:{app.client_id}", d.app_roles(app.client_id),
+                                      oid=d.service_principals.get(app.client_id, {}).get("id"))
         if field_.get("grant_type") != "password":
             return 400, {"error": "unsupported_grant_type", "error_description": "AADSTS70003: unsupported"}
         if "client_secret" not in field_ and not app.public_client:
@@ -279,7 +280,7 @@ def _token(d: Directory, form: dict[str, list[str]]) -> tuple[int, dict[str, Any
             return _aadsts(user.sign_in_error)
         if not _consented(d, app, field_.get("scope", "")):
             return _aadsts(65001)
-        return 200, _token_answer(d, f"user:{user.upn}")
+        return 200, _token_answer(d, f"user:{user.upn}", oid=user.id)
 
 
 def _consented(d: Directory, app: App, scope: str) -> bool:
@@ -299,9 +300,13 @@ def _consented(d: Directory, app: App, scope: str) -> bool:
     return True
 
 
-def _token_answer(d: Directory, subject: str, roles: list[str] | None = None) -> dict[str, Any]:
-    """A JWT-shaped access token, as Entra issues for Graph (unsigned here: nothing verifies it)."""
+def _token_answer(d: Directory, subject: str, roles: list[str] | None = None, oid: str | None = None
+                  ) -> dict[str, Any]:
+    """A JWT-shaped access token, as Entra issues for Graph (unsigned here: nothing verifies it). Its
+    `oid` is the caller's object ID: the user's, or for an app the object ID of its service principal."""
     claims: dict[str, Any] = {"sub": subject, "tid": d.tenant_id, "jti": str(uuid.uuid4())}
+    if oid:
+        claims["oid"] = oid
     if roles:
         claims["roles"] = roles
     token = ".".join(_b64(part) for part in ({"typ": "JWT", "alg": "RS256"}, claims)) + ".c2lnbmF0dXJl"

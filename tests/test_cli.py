@@ -191,3 +191,23 @@ def test_usage_errors_never_exit_2_which_means_drift(args):
     done = run(*args)
     assert done.returncode == 64, done.stderr
     assert done.stderr.splitlines()[-1].startswith("error: ")
+
+
+def test_check_runs_the_policy_pack_mandatory_as_errors_advisory_as_warnings(tmp_path):
+    """So `check` passing means `pulumi preview --policy-pack policy` will not refuse the stack."""
+    base = {"presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
+            "presencesync:syncUserPassword": {"secure": "v1:x"}}
+    refused = run("check", "--config", str(write_stack(tmp_path, {
+        **base, "presencesync:signInAudience": "AzureADMultipleOrgs", "presencesync:secretExpiry": "2036-01-01"})))
+    assert refused.returncode == 1 and refused.stdout == ""
+    errors = refused.stderr.splitlines()
+    assert any(e.startswith("error: policy single-tenant-audience (application): ") for e in errors)
+    assert any(e.startswith("error: policy secret-at-most-two-years (client-secret): ") for e in errors)
+    warned = run("check", "--config", str(write_stack(tmp_path, {**base, "presencesync:secretExpiry": "never"})))
+    assert warned.returncode == 0
+    assert warned.stderr.startswith("warning: policy secret-never-expires (client-secret): ")
+    config = tmp_path / "policy-config.json"
+    config.write_text(json.dumps({"single-tenant-audience": {"allowMultiTenant": True}}))
+    allowed = run("check", "--config", str(write_stack(tmp_path, {
+        **base, "presencesync:signInAudience": "AzureADMultipleOrgs"})), "--policy-pack-config", str(config))
+    assert allowed.returncode == 0, allowed.stderr

@@ -1,21 +1,21 @@
-"""The policy pack's policies, called as the engine calls them: compliant inputs come from the real
-program under the mock engine (both profiles), non-compliant ones are those inputs altered."""
+"""The policy pack's policies, called one resource at a time: compliant inputs come from the real
+program under the mock engine (both profiles), non-compliant ones are those inputs altered. The pack
+itself, served over gRPC as the engine runs it, is in test_policy_pack.py."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import pytest
-from conftest import DEPLOYER, ROOT
+from conftest import DEPLOYER, GRAPH_ROLES, GRAPH_SCOPES, ROOT, SKYPE_SCOPES
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 
+from presencesync import policies
 from presencesync.offline_plan import Plan
-
-sys.path.insert(0, str(ROOT / "policy"))
-import policies
+from presencesync.permissions import PROFILES
 
 APPLICATION, PASSWORD = policies.APPLICATION, policies.PASSWORD
+GRAPH_APP = "00000003-0000-0000-c000-000000000000"
 
 
 def validate(check: policies.Validate, resource_type: str, props: dict[str, Any],
@@ -28,8 +28,20 @@ def validate(check: policies.Validate, resource_type: str, props: dict[str, Any]
     return found
 
 
+TENANT_IDS = {"Scope": {**SKYPE_SCOPES, **GRAPH_SCOPES}, "Role": GRAPH_ROLES}  # the test tenant's, by name
+
+
+def tenant_ids(profile: str) -> dict[tuple[str, str], frozenset[str]]:
+    """As the pack reads them from the tenant: each API's permission IDs, by name."""
+    return {(api.app_id, kind): frozenset(TENANT_IDS[kind][name] for name in names)
+            for api in PROFILES[profile] for kind, names in (("Scope", api.scopes), ("Role", api.roles))}
+
+
+EXPECTED = policies.expected_permissions_only(tenant_ids)
+
+
 def every_policy(plan: Plan) -> list[str]:
-    checks = [p.validate for p in policies.policies(lambda: DEPLOYER)]
+    checks = [p.validate for p in policies.policies(lambda: DEPLOYER, tenant_ids)]
     return [message for r in plan.resources for check in checks for message in validate(check, r.type, r.inputs)]
 
 
@@ -67,6 +79,11 @@ def test_secret_lifetime(plan):
     assert validate(policies.secret_never_expires, PASSWORD, two_years) == []
     rotated = [dict(r.inputs) for r in plan(secretRotationDays="365").of_type(PASSWORD)]
     assert all(validate(policies.secret_at_most_two_years, PASSWORD, r) == [] for r in rotated)
+    # The provider's deprecated endDateRelative (a Go duration) must not get around the limit.
+    relative = {k: v for k, v in two_years.items() if k != "endDate"}
+    five_years = validate(policies.secret_at_most_two_years, PASSWORD, {**relative, "endDateRelative": "43800h"})
+    assert five_years and "lives 1825 days" in five_years[0]
+    assert validate(policies.secret_at_most_two_years, PASSWORD, {**relative, "endDateRelative": "8760h0m0s"}) == []
 
 
 def test_implicit_grant_and_public_client_only_where_the_profile_needs_them(plan):
@@ -85,19 +102,41 @@ def test_only_the_expected_permissions(plan):
     extra = {**graph, "requiredResourceAccesses": [{**graph["requiredResourceAccesses"][0], "resourceAccesses": [
         *graph["requiredResourceAccesses"][0]["resourceAccesses"],
         {"id": "19dbc75e-c2e2-444c-a770-ec69d8559fc7", "type": "Role"}]}]}  # Directory.ReadWrite.All
-    assert "Role permissions" in validate(policies.expected_permissions_only, APPLICATION, extra)[0]
+    assert "Role permissions" in validate(EXPECTED, APPLICATION, extra)[0]
     ucwa = app(plan)
     other_api = {**ucwa, "requiredResourceAccesses": [*ucwa["requiredResourceAccesses"], {
         "resourceAppId": "00000002-0000-0ff1-ce00-000000000000", "resourceAccesses": []}]}
-    assert "requests APIs" in validate(policies.expected_permissions_only, APPLICATION, other_api)[0]
+    assert "requests APIs" in validate(EXPECTED, APPLICATION, other_api)[0]
     grant = dict(plan().of_type(policies.DELEGATED_GRANT)[0].inputs)
-    assert validate(policies.expected_permissions_only, policies.DELEGATED_GRANT, grant) == []
+    assert validate(EXPECTED, policies.DELEGATED_GRANT, grant) == []
+    reordered = {**grant, "claimValues": list(reversed(grant["claimValues"]))}  # claim values are a set
+    assert validate(EXPECTED, policies.DELEGATED_GRANT, reordered) == []
     wider = {**grant, "claimValues": [*grant["claimValues"], "Meetings.ReadWrite"]}
-    assert validate(policies.expected_permissions_only, policies.DELEGATED_GRANT, wider)
+    assert validate(EXPECTED, policies.DELEGATED_GRANT, wider) == [
+        f"the consent grant holds {' '.join(sorted(wider['claimValues']))}, not one API's scopes of a "
+        "PresenceSync profile"]
     role = dict(plan(profile="graph").of_type(policies.APP_ROLE_ASSIGNMENT)[0].inputs)
-    assert validate(policies.expected_permissions_only, policies.APP_ROLE_ASSIGNMENT, role) == []
+    assert validate(EXPECTED, policies.APP_ROLE_ASSIGNMENT, role) == []
     other_role = {**role, "appRoleId": "19dbc75e-c2e2-444c-a770-ec69d8559fc7"}
-    assert validate(policies.expected_permissions_only, policies.APP_ROLE_ASSIGNMENT, other_role)
+    assert validate(EXPECTED, policies.APP_ROLE_ASSIGNMENT, other_role)
+
+
+def test_a_skype_scope_swapped_for_another_of_the_same_count_is_caught(plan):
+    """The Skype IDs are not published: the policy compares them with the tenant's, read by name."""
+    ucwa = app(plan)
+    skype = next(r for r in ucwa["requiredResourceAccesses"] if r["resourceAppId"] != GRAPH_APP)
+    swapped = [{"id": SKYPE_SCOPES["Meetings.ReadWrite"] if a["id"] == SKYPE_SCOPES["User.ReadWrite"] else a["id"],
+                "type": a["type"]} for a in skype["resourceAccesses"]]
+    altered = {**ucwa, "requiredResourceAccesses": [
+        {**r, "resourceAccesses": swapped} if r is skype else r for r in ucwa["requiredResourceAccesses"]]}
+    assert "Scope permissions" in validate(EXPECTED, APPLICATION, altered)[0]
+    assert validate(EXPECTED, APPLICATION, ucwa) == []
+
+    def no_credentials(profile: str) -> dict:
+        raise RuntimeError("no credentials for Microsoft Graph")
+
+    assert "cannot read the permission IDs from the tenant" in validate(
+        policies.expected_permissions_only(no_credentials), APPLICATION, ucwa)[0]
 
 
 def test_the_deployer_among_owners(plan):
@@ -116,7 +155,6 @@ def test_the_deployer_among_owners(plan):
 
 def test_the_pack_entry_point_builds_the_pack_only_there():
     source = (ROOT / "policy" / "__main__.py").read_text()
-    assert "PolicyPack(" in source and "PolicyPack(" not in (ROOT / "policy" / "policies.py").read_text()
-    compile(source, "policy/__main__.py", "exec")  # the pack starts a server when run, so it is only compiled
-    names = [p.name for p in policies.policies(lambda: DEPLOYER)]
+    assert "PolicyPack(" in source and "PolicyPack(" not in (ROOT / "presencesync" / "policies.py").read_text()
+    names = [p.name for p in policies.policies(lambda: DEPLOYER, tenant_ids)]
     assert len(names) == len(set(names)) == 8

@@ -1,12 +1,18 @@
-"""The security invariants of a PresenceSync tenant, as Pulumi policies (built into a pack in __main__.py).
+"""The security invariants of a PresenceSync tenant, as Pulumi policies: the pack in policy/ serves
+them to `pulumi preview --policy-pack policy`, and `check` runs them on the planned resources.
 
 Each policy is a plain validate function over one resource's inputs (camelCase, as the engine sends
-them), so tests call it directly. Which profile an application serves is read off what it requests:
-application permissions (type Role) mean `graph`, anything else `ucwa`.
+them; values arrive as pulumi_policy proxies, so messages format them with list()/sorted()). Which
+profile an application serves is read off what it requests: application permissions (type Role)
+mean `graph`, anything else `ucwa`. In a preview an input may be unknown: reading it raises the
+SDK's UnknownValueError, and the SDK then reports an advisory "can't run policy during preview" for
+that policy and resource instead of a violation; the policy runs again at `pulumi up`, when the value
+is known. No policy catches that error, so an unknown never passes as compliant.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +20,7 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationPolicy
 
 from presencesync.config import NEVER_EXPIRES, parse_rfc3339
-from presencesync.permissions import PROFILES, PUBLISHED_IDS, published_ids
+from presencesync.permissions import PROFILES
 
 APPLICATION = "azuread:index/application:Application"
 PASSWORD = "azuread:index/applicationPassword:ApplicationPassword"
@@ -24,6 +30,11 @@ PERSONAL_AUDIENCES = ("AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAc
 MAX_SECRET_LIFETIME = timedelta(days=2 * 365 + 1)  # two years, a leap day included
 
 Validate = Callable[[Any, ReportViolation], None]
+# The IDs a profile's permissions have in the tenant: (resource app ID, "Scope" or "Role") -> IDs. The
+# Skype for Business Online IDs are not published, so they are read by name from the tenant, as the
+# program reads them.
+TenantIds = Callable[[str], Mapping[tuple[str, str], frozenset[str]]]
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
 def profile_of(application: Mapping[str, Any]) -> str:
@@ -43,17 +54,34 @@ def single_tenant_audience(args: Any, report: ReportViolation) -> None:
 
 def no_personal_accounts(args: Any, report: ReportViolation) -> None:
     if args.resource_type == APPLICATION and args.props.get("signInAudience") in PERSONAL_AUDIENCES:
-        report(f"signInAudience {args.props['signInAudience']} admits personal Microsoft accounts; use AzureADMyOrg",
-               None)
+        report(f"signInAudience {args.props.get('signInAudience')} admits personal Microsoft accounts; "
+               "use AzureADMyOrg", None)
 
 
 def secret_at_most_two_years(args: Any, report: ReportViolation) -> None:
-    if args.resource_type != PASSWORD or args.props.get("endDate") in (None, NEVER_EXPIRES):
+    if args.resource_type != PASSWORD:
         return
-    start = parse_rfc3339(args.props["startDate"]) if args.props.get("startDate") else datetime.now(UTC)
-    if parse_rfc3339(args.props["endDate"]) - start > MAX_SECRET_LIFETIME:
-        report(f"the client secret lives until {args.props['endDate']}, more than two years; "
-               "use secretExpiry 1y or 2y, or secretRotationDays", None)
+    lifetime = _lifetime(args.props)
+    if lifetime is not None and lifetime > MAX_SECRET_LIFETIME:
+        report(f"the client secret lives {lifetime.days} days (until {args.props.get('endDate') or 'its end'}), more "
+               "than two years; use secretExpiry 1y or 2y, or secretRotationDays", None)
+
+
+def _lifetime(props: Mapping[str, Any]) -> timedelta | None:
+    """How long a secret lives: from endDate, or from endDateRelative (a Go duration such as 43800h);
+    None for one that never expires (the advisory policy below says so)."""
+    relative = props.get("endDateRelative")
+    if relative:
+        found = _DURATION.match(str(relative))
+        if not found or not any(found.groups()):
+            return timedelta.max  # not a duration the provider would read: not shown to be short
+        hours, minutes, seconds = (float(part or 0) for part in found.groups())
+        return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    end = props.get("endDate")
+    if end in (None, NEVER_EXPIRES):
+        return None
+    start = parse_rfc3339(props["startDate"]) if props.get("startDate") else datetime.now(UTC)
+    return parse_rfc3339(str(end)) - start
 
 
 def secret_never_expires(args: Any, report: ReportViolation) -> None:
@@ -76,40 +104,58 @@ def public_client_only_for_ucwa(args: Any, report: ReportViolation) -> None:
                "through the confidential client); remove presencesync:publicClient unless Novus needs it", None)
 
 
-def expected_permissions_only(args: Any, report: ReportViolation) -> None:
-    if args.resource_type == APPLICATION:
-        _check_requested(args.props, report)
-    elif args.resource_type == DELEGATED_GRANT:
-        wanted = [list(api.scopes) for apis in PROFILES.values() for api in apis]
-        if list(args.props.get("claimValues") or []) not in wanted:
-            report(f"the consent grant holds {args.props.get('claimValues')}, not one API's scopes of a "
-                   "PresenceSync profile", None)
-    elif args.resource_type == APP_ROLE_ASSIGNMENT:
-        roles = {i for (_, kind, _), i in PUBLISHED_IDS.items() if kind == "Role"}
-        if args.props.get("appRoleId") not in roles:
-            report(f"app role {args.props.get('appRoleId')} is not an application permission of a profile", None)
+def expected_permissions_only(tenant_ids: TenantIds) -> Validate:
+    """The app requests exactly its profile's APIs, scopes and app roles (compared by ID, as sets), and
+    consent grants and app role assignments hold nothing else."""
+    def validate(args: Any, report: ReportViolation) -> None:
+        if args.resource_type == APPLICATION:
+            _check_requested(args.props, tenant_ids, report)
+        elif args.resource_type == DELEGATED_GRANT:
+            claims = sorted(str(c) for c in args.props.get("claimValues") or [])
+            if claims not in [sorted(api.scopes) for apis in PROFILES.values() for api in apis]:
+                report(f"the consent grant holds {' '.join(claims) or 'no scopes'}, not one API's scopes of a "
+                       "PresenceSync profile", None)
+        elif args.resource_type == APP_ROLE_ASSIGNMENT:
+            roles = _ids_of_kind(tenant_ids, "Role", report)
+            if roles is not None and args.props.get("appRoleId") not in roles:
+                report(f"app role {args.props.get('appRoleId')} is not an application permission of a profile", None)
+    return validate
 
 
-def _check_requested(application: Mapping[str, Any], report: ReportViolation) -> None:
+def _ids_of_kind(tenant_ids: TenantIds, kind: str, report: ReportViolation) -> set[str] | None:
+    try:
+        return {i for profile in PROFILES for (_, k), ids in tenant_ids(profile).items() if k == kind for i in ids}
+    except Exception as error:  # a lookup that fails must say so, not crash the preview
+        report(f"cannot read the permission IDs from the tenant, so cannot check them: {error}", None)
+        return None
+
+
+def _check_requested(application: Mapping[str, Any], tenant_ids: TenantIds, report: ReportViolation) -> None:
     profile = profile_of(application)
     apis = {api.app_id: api for api in PROFILES[profile]}
-    requested = {r.get("resourceAppId"): r.get("resourceAccesses") or []
+    requested = {str(r.get("resourceAppId")): list(r.get("resourceAccesses") or [])
                  for r in application.get("requiredResourceAccesses") or []}
     if set(requested) != set(apis):
-        report(f"the app requests APIs {sorted(requested)}; profile {profile} requests exactly {sorted(apis)}", None)
+        report(f"the app requests APIs {', '.join(sorted(requested))}; profile {profile} requests exactly "
+               f"{', '.join(sorted(apis))}", None)
+        return
+    try:
+        expected = tenant_ids(profile)
+    except Exception as error:  # a lookup that fails must say so, not crash the preview
+        report(f"cannot read the permission IDs from the tenant, so cannot check them: {error}", None)
         return
     for app_id, accesses in requested.items():
         api = apis[app_id]
         for kind, names in (("Scope", api.scopes), ("Role", api.roles)):
-            got = sorted(a.get("id") for a in accesses if a.get("type") == kind)
-            published = published_ids(api, kind)
-            if len(got) != len(names) or (published is not None and got != sorted(published)):
-                report(f"the app requests {kind} permissions {got} of {api.api}; profile {profile} requests "
-                       f"exactly {', '.join(names) or 'none'}", None)
+            got = [str(a.get("id")) for a in accesses if a.get("type") == kind]
+            if sorted(got) != sorted(expected.get((app_id, kind), frozenset())) or len(set(got)) != len(got):
+                report(f"the app requests {kind} permissions {', '.join(sorted(got)) or 'none'} of {api.api}; "
+                       f"profile {profile} requests exactly {', '.join(names) or 'none'}", None)
 
 
 def deployer_among_owners(deployer: Callable[[], str]) -> Validate:
-    """The deployer must own the application, or the provider would remove it (facts.md)."""
+    """The deployer must own the application: the azuread provider removes a caller that `owners` omits,
+    which locks out a deployer that may only manage the apps it owns."""
     def validate(args: Any, report: ReportViolation) -> None:
         if args.resource_type != APPLICATION:
             return
@@ -125,7 +171,7 @@ def deployer_among_owners(deployer: Callable[[], str]) -> Validate:
     return validate
 
 
-def policies(deployer: Callable[[], str]) -> list[ResourceValidationPolicy]:
+def policies(deployer: Callable[[], str], tenant_ids: TenantIds) -> list[ResourceValidationPolicy]:
     mandatory, advisory = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
     return [
         ResourceValidationPolicy(
@@ -143,7 +189,7 @@ def policies(deployer: Callable[[], str]) -> list[ResourceValidationPolicy]:
         ResourceValidationPolicy("public-client-only-for-ucwa", "Public client only where the profile needs it.",
                                  public_client_only_for_ucwa, advisory),
         ResourceValidationPolicy("expected-permissions-only", "Only the permissions a profile requests.",
-                                 expected_permissions_only, mandatory),
+                                 expected_permissions_only(tenant_ids), mandatory),
         ResourceValidationPolicy("deployer-among-owners", "The deployer owns the application.",
                                  deployer_among_owners(deployer), mandatory),
     ]
