@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import fake_entra_objects
 import trustme
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 _GUID = re.compile(r"[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}")
 AADSTS_TEXT = {
+    70008: "The provided authorization code or refresh token has expired due to inactivity.",
     50034: "The user account does not exist in the directory.",
     50053: "The account is locked.",
     50055: "The password is expired.",
@@ -61,6 +63,7 @@ class App:
     owners: set[str] = field(default_factory=set)
     public_client: bool = True
     end_date: str = "2100-12-31T00:00:00Z"
+    first_party: bool = False  # Microsoft's own client (the Azure CLI): pre-consented, gets refresh tokens
 
 
 @dataclass
@@ -97,11 +100,15 @@ class Directory:
         self.hidden_until: dict[str, float] = {}  # app ID -> monotonic time its SP appears
         self.seen: list[Seen] = []
         self.token_requests: list[dict[str, str]] = []
+        # What the Azure CLI manages (fake_entra_objects.py): application JSON by object ID, the domains.
+        self.applications: dict[str, dict[str, Any]] = {}
+        self.domains: list[str] = ["contoso.onmicrosoft.com"]
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> user principal name
 
     def add_resource_api(self, app_id: str, scopes: dict[str, str], roles: dict[str, str] | None = None) -> str:
         object_id = str(uuid.uuid4())
         self.service_principals[app_id] = {
-            "id": object_id, "appId": app_id,
+            "id": object_id, "appId": app_id, "servicePrincipalNames": [app_id],
             "oauth2PermissionScopes": [{"value": v, "id": i, "type": "User"} for v, i in scopes.items()],
             "appRoles": [{"value": v, "id": i, "allowedMemberTypes": ["Application"]} for v, i in (roles or {}).items()]}
         return object_id
@@ -125,6 +132,7 @@ class Directory:
         self.apps[app.client_id] = app
         if with_service_principal:
             self.service_principals[app.client_id] = {"id": str(uuid.uuid4()), "appId": app.client_id,
+                                                      "servicePrincipalNames": [app.client_id],
                                                       "oauth2PermissionScopes": [], "appRoles": []}
         return app
 
@@ -197,6 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self._serve("PATCH")
 
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -217,6 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
                                      "cloud_instance_name": "microsoftonline.com"})
         if path.endswith("/v2.0/.well-known/openid-configuration"):
             return self._reply(200, _openid_configuration(f"https://{self.headers['Host']}", path))
+        if path in ("/subscriptions", "/tenants"):  # Azure Resource Manager, which az login lists
+            return self._reply(200, {"value": []})
         if path.startswith("/v1.0/"):
             caller = _caller(d, self.headers.get("Authorization", ""))
             if caller is None:
@@ -267,6 +280,11 @@ def _token(d: Directory, form: dict[str, list[str]]) -> tuple[int, dict[str, Any
                              "error_description": "AADSTS1002012: The provided value for scope is not valid."}
             return 200, _token_answer(d, f"app:{app.client_id}", d.app_roles(app.client_id),
                                       oid=d.service_principals.get(app.client_id, {}).get("id"))
+        if field_.get("grant_type") == "refresh_token" and app.first_party:
+            upn = d.refresh_tokens.get(field_.get("refresh_token", ""))
+            if upn is None:
+                return _aadsts(70008)
+            return 200, _first_party_answer(d, app, d.users[upn], field_.get("scope", ""))
         if field_.get("grant_type") != "password":
             return 400, {"error": "unsupported_grant_type", "error_description": "AADSTS70003: unsupported"}
         if "client_secret" not in field_ and not app.public_client:
@@ -278,9 +296,26 @@ def _token(d: Directory, form: dict[str, list[str]]) -> tuple[int, dict[str, Any
             return _aadsts(50126)
         if user.sign_in_error:
             return _aadsts(user.sign_in_error)
+        if app.first_party:
+            return 200, _first_party_answer(d, app, user, field_.get("scope", ""))
         if not _consented(d, app, field_.get("scope", "")):
             return _aadsts(65001)
         return 200, _token_answer(d, f"user:{user.upn}", oid=user.id)
+
+
+def _first_party_answer(d: Directory, app: App, user: User, scope: str) -> dict[str, Any]:
+    """What Entra answers a first-party public client (the Azure CLI): an access token, and for msal's
+    account cache an id token and client_info, and a refresh token for the other resources' tokens."""
+    answer = _token_answer(d, f"user:{user.upn}", oid=user.id)
+    now = int(time.time())
+    id_claims = {"aud": app.client_id, "iss": f"https://login.microsoftonline.com/{d.tenant_id}/v2.0", "iat": now,
+                 "nbf": now, "exp": now + 3600, "oid": user.id, "sub": user.id, "tid": d.tenant_id,
+                 "preferred_username": user.upn, "name": user.upn, "ver": "2.0"}
+    refresh = f"refresh-{uuid.uuid4()}"
+    d.refresh_tokens[refresh] = user.upn
+    return {**answer, "scope": scope, "refresh_token": refresh,
+            "id_token": ".".join(_b64(p) for p in ({"typ": "JWT", "alg": "RS256"}, id_claims)) + ".c2ln",
+            "client_info": _b64({"uid": user.id, "utid": d.tenant_id})}
 
 
 def _consented(d: Directory, app: App, scope: str) -> bool:
@@ -401,7 +436,7 @@ def _graph(d: Directory, claims: dict[str, Any], method: str, url: str, body: An
             owned = [{"@odata.type": "#microsoft.graph.application", "id": a.object_id}
                      for a in d.apps.values() if user.id in a.owners]
             return 200, {"value": owned}
-        if path == "/applications" and method == "GET":
+        if path == "/applications" and method == "GET" and "displayName eq" in query.get("$filter", [""])[0]:
             name = re.findall(r"displayName eq '([^']+)'", query.get("$filter", [""])[0])
             apps = [a for a in d.apps.values() if not name or a.display_name == name[0]]
             return 200, {"value": [{"id": a.object_id, "appId": a.client_id, "displayName": a.display_name,
@@ -409,4 +444,5 @@ def _graph(d: Directory, claims: dict[str, Any], method: str, url: str, body: An
                                                              "displayName": "made by hand", "endDateTime": a.end_date}
                                                             for secret in sorted(a.secrets)]}
                                    for a in apps]}
-    return 404, _graph_error("Request_ResourceNotFound", f"{method} {path} is not served by the fake")
+        answer = fake_entra_objects.serve(d, claims, method, path, query, body)
+    return answer or (404, _graph_error("Request_ResourceNotFound", f"{method} {path} is not served by the fake"))

@@ -177,7 +177,9 @@ def test_manifest_of_the_graph_profile_needs_no_tenant_access(tmp_path):
         {"id": "97235f07-e226-4f63-ace3-39588e11d3a1", "type": "Role"}]}]
     assert run("manifest", "--config", str(graph_stack(tmp_path))).stdout == done.stdout
     script = run("manifest", "--config", str(graph_stack(tmp_path)), "--az-script").stdout
-    assert script.count("/appRoleAssignments") == 2 and "--is-fallback-public-client false" in script
+    # Per role: one GET to see whether it is assigned, one POST when not.
+    assert script.count("--method POST --url \"$GRAPH/v1.0/servicePrincipals/$APP_SP_ID/appRoleAssignments\"") == 2
+    assert "--is-fallback-public-client false" in script
     assert "--enable-access-token-issuance false" in script
     syntax = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, check=False)
     assert syntax.returncode == 0, syntax.stderr

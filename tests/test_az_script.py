@@ -1,0 +1,151 @@
+"""The guide's az CLI path, run for real: the script `manifest --az-script` writes, run twice (and once
+more asking for a new secret) with the real Azure CLI against the loopback fake, the directory checked
+after each run.
+
+The Azure CLI (azure-cli from PyPI) lives in its own virtualenv, .cache/azure-cli, which
+scripts/test.sh installs once. It is pointed at the fake as a registered cloud (`az cloud register
+--skip-endpoint-discovery`, Resource Manager on another origin so `az rest` picks Graph tokens for
+Graph URLs) and signed in with a username and password through its own public client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import GRAPH_ROLES, GRAPH_SCOPES, ROOT, SKYPE_SCOPES
+from fake_entra import App, FakeEntra, Fault, User
+from test_cli import DEPLOYER_APP, DEPLOYER_SECRET
+
+from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
+
+AZ = ROOT / ".cache" / "azure-cli" / "bin" / "az"
+AZ_CLI_APP = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # the Azure CLI's own public client
+ADMIN = User("admin@contoso.com", "Adm1n-Pa55word!")
+SYNC_USER = "sync@contoso.com"
+SYNC_PASSWORD = "Sync-Us3r-Pa55word!"
+
+pytestmark = pytest.mark.skipif(not AZ.exists(), reason="the Azure CLI is not in .cache/azure-cli "
+                                                        "(bash scripts/test.sh installs it)")
+
+
+@pytest.fixture
+def az_tenant(fake: FakeEntra, tmp_path: Path):
+    d = fake.directory
+    d.add_app(App(AZ_CLI_APP, set(), first_party=True), with_service_principal=False)
+    d.add_app(App(DEPLOYER_APP, {DEPLOYER_SECRET}))  # for the generator, which reads the Skype IDs
+    d.users[ADMIN.upn] = ADMIN
+    d.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
+    d.add_resource_api(MICROSOFT_GRAPH, GRAPH_SCOPES, GRAPH_ROLES)
+    config_dir = tmp_path / "azure-config"
+    config_dir.mkdir(mode=0o700)
+    env = {"AZURE_CONFIG_DIR": str(config_dir), "REQUESTS_CA_BUNDLE": str(fake.ca_path), "HOME": str(tmp_path),
+           "PATH": f"{AZ.parent}:/usr/bin:/bin", "AZURE_CORE_COLLECT_TELEMETRY": "false"}
+    port = fake.url.rsplit(":", 1)[1]
+    for args in (["cloud", "register", "--name", "Fake", "--skip-endpoint-discovery",
+                  "--endpoint-active-directory", fake.url,
+                  "--endpoint-active-directory-resource-id", "https://management.core.windows.net/",
+                  "--endpoint-management", "https://management.core.windows.net/",
+                  "--endpoint-resource-manager", f"https://localhost:{port}/",
+                  "--endpoint-microsoft-graph-resource-id", f"{fake.url}/"],
+                 ["cloud", "set", "--name", "Fake"], ["config", "set", "core.instance_discovery=false"],
+                 ["login", "-u", ADMIN.upn, "-p", ADMIN.password, "--allow-no-subscriptions", "--tenant",
+                  d.tenant_id]):
+        done = subprocess.run([str(AZ), *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+    return fake, env
+
+
+def script_for(fake: FakeEntra, tmp_path: Path, config: dict) -> Path:
+    stack = tmp_path / "Pulumi.t.yaml"
+    stack.write_text(json.dumps({"config": {"presencesync:syncUserPassword": {"secure": "v1:x"}, **config}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARM_", "PRESENCESYNC_"))}
+    env.update(fake.env(), ARM_CLIENT_ID=DEPLOYER_APP, ARM_CLIENT_SECRET=DEPLOYER_SECRET,
+               ARM_TENANT_ID=fake.directory.tenant_id, PATH=os.path.dirname(sys.executable))
+    done = subprocess.run([sys.executable, "-m", "presencesync", "manifest", "--config", str(stack), "--az-script"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    path = tmp_path / "setup.sh"
+    path.write_text(done.stdout)
+    return path
+
+
+def run_script(script: Path, env: dict[str, str], **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(script)], cwd=script.parent, env={**env, **extra}, capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def directory_state(fake: FakeEntra) -> dict:
+    d = fake.directory
+    apps = [a for a in d.applications.values() if a["displayName"] == "PresenceSync"]
+    assert len(apps) == 1, apps
+    app = apps[0]
+    sps = [sp for sp in d.service_principals.values() if sp["appId"] == app["appId"]]
+    assert len(sps) == 1
+    owners = {u.upn for u in d.users.values() if u.id in app["_owners"]}
+    grants = {next(k for k, sp in d.service_principals.items() if sp["id"] == g["resourceId"]): g["scope"]
+              for g in d.grants.values() if g["clientId"] == sps[0]["id"]}
+    roles = sorted(a["appRoleId"] for a in d.role_assignments.values() if a["principalId"] == sps[0]["id"])
+    return {"app": app, "owners": owners, "grants": grants, "roles": roles,
+            "secrets": [c["displayName"] for c in app["passwordCredentials"]]}
+
+
+@pytest.mark.parametrize(("profile", "create"), [("ucwa", True), ("graph", False)])
+def test_the_script_sets_a_tenant_up_and_can_run_again(az_tenant, tmp_path, profile, create):
+    fake, env = az_tenant
+    if not create:
+        fake.directory.users[SYNC_USER] = User(SYNC_USER, SYNC_PASSWORD)
+    script = script_for(fake, tmp_path, {"presencesync:profile": profile, "presencesync:syncUser": {
+        "userPrincipalName": SYNC_USER, "create": create, **({"licensedElsewhere": True} if create else {})}})
+
+    first = run_script(script, env, SYNC_USER_PASSWORD=SYNC_PASSWORD)
+    assert first.returncode == 0, first.stderr
+    state = directory_state(fake)
+    app = state["app"]
+    expected_scopes = {"ucwa": {SKYPE_FOR_BUSINESS_ONLINE: "Contacts.ReadWrite User.ReadWrite",
+                                MICROSOFT_GRAPH: "User.Read"},
+                       "graph": {MICROSOFT_GRAPH: "Presence.Read.All User.Read"}}[profile]
+    assert state["grants"] == expected_scopes
+    assert state["roles"] == ([] if profile == "ucwa" else
+                              sorted(GRAPH_ROLES[r] for r in ("Presence.ReadWrite.All", "User.ReadBasic.All")))
+    assert state["owners"] == {ADMIN.upn, SYNC_USER} and state["secrets"] == ["presencesync (Novus)"]
+    assert app["isFallbackPublicClient"] is (profile == "ucwa")
+    assert app["web"]["implicitGrantSettings"]["enableIdTokenIssuance"] is (profile == "ucwa")
+    requested = {r["resourceAppId"]: sorted(a["id"] for a in r["resourceAccess"]) for r in app["requiredResourceAccess"]}
+    assert set(requested) == set(expected_scopes)
+    lines = dict(line.split(":", 1) for line in first.stdout.splitlines())
+    assert lines["Tenant ID"].strip() == "contoso.onmicrosoft.com" and lines["Client ID"].strip() == app["appId"]
+    assert lines["Client secret"].strip().startswith("fake~")
+
+    again = run_script(script, env, SYNC_USER_PASSWORD=SYNC_PASSWORD)
+    assert again.returncode == 0, again.stderr
+    assert "Found an existing application instance" in again.stderr  # az patched the same app
+    state_again = directory_state(fake)
+    assert {k: state_again[k] for k in ("grants", "roles", "owners", "secrets")} == \
+        {k: state[k] for k in ("grants", "roles", "owners", "secrets")}
+    assert "Client secret: (unchanged: the secret 'presencesync (Novus)' Novus has is valid until" in again.stdout
+
+    renewed = run_script(script, env, NEW_SECRET="1")
+    assert renewed.returncode == 0, renewed.stderr
+    assert directory_state(fake)["secrets"] == ["presencesync (Novus)"] * 2
+
+
+def test_a_failing_command_stops_the_script_with_its_own_message(az_tenant, tmp_path):
+    fake, env = az_tenant
+    fake.directory.users[SYNC_USER] = User(SYNC_USER, SYNC_PASSWORD)
+    script = script_for(fake, tmp_path, {"presencesync:profile": "graph",
+                                         "presencesync:syncUser": {"userPrincipalName": SYNC_USER}})
+    fake.directory.faults.append(Fault("GET", r"^/v1\.0/domains$", 403, times=5, body={"error": {
+        "code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation."}}))
+    done = run_script(script, env)
+    assert done.returncode != 0
+    assert "Insufficient privileges to complete the operation." in done.stderr
+    assert "Tenant ID:" not in done.stdout  # not an empty value printed as if it were the answer
+    del fake.directory.users[SYNC_USER]  # an owner that does not exist: az's error, and the script stops there
+    fake.directory.faults.clear()
+    done = run_script(script, env)
+    assert done.returncode != 0 and "does not exist" in done.stderr and "Client ID:" not in done.stdout
