@@ -118,7 +118,11 @@ def test_up_reports_the_changes_it_made(tmp_path):
     assert len(ups) == 2 and all("--yes" in argv and "--skip-preview" in argv for argv in ups)
     tenants = {c["stack"]: c["tenant"] for c in calls if c["argv"][0] == "up"}
     assert tenants == {"cust-a": "aaaaaaaa-0000-4000-8000-000000000001", "cust-b": "partner-tenant"}
+    # PRESENCESYNC_STACKS picks the stacks, as the pipelines use it.
+    done, calls = fleet(tmp_path, directory, "preview", env={"ARM_TENANT_ID": "x", "PRESENCESYNC_STACKS": "cust-a"})
+    assert done.returncode == 0 and {c["stack"] for c in calls if c["argv"][0] == "preview"} == {"cust-a"}
     # Several globs, comma-separated (the Azure DevOps deploy stage passes the touched stacks so).
+    (tmp_path / "calls.jsonl").unlink()
     done, calls = fleet(tmp_path, directory, "preview", "--stacks", "cust-b,nobody", env={"ARM_TENANT_ID": "x"})
     assert done.returncode == 0 and {c["stack"] for c in calls if c["argv"][0] == "preview"} == {"cust-b"}
 

@@ -175,7 +175,12 @@ def test_azure_devops_stages():
     assert any(s.get("task") == "PublishPipelineArtifact@1" and s["inputs"]["artifact"] == "fleet-health"
                for s in page["steps"])
     template = yaml.safe_load((ROOT / ".azure-pipelines" / "sign-in-steps.yml").read_text())
-    assert "AzureCLI@2" in [s.get("task") for s in template["steps"]]
+    azure_cli = next(s for s in template["steps"] if s.get("task") == "AzureCLI@2")
+    # Inputs of AzureCLIV2's task.json (azureSubscription is connectedServiceNameARM's alias);
+    # addSpnToEnvironment gives a workload identity connection's token to the script as $idToken.
+    assert set(azure_cli["inputs"]) <= {"azureSubscription", "scriptType", "scriptLocation", "inlineScript",
+                                        "addSpnToEnvironment", "cwd", "failOnStandardError", "allowNoSubscriptions"}
+    assert azure_cli["inputs"]["addSpnToEnvironment"] is True and "$idToken" in azure_cli["inputs"]["inlineScript"]
     assert "secrets." not in (ROOT / "azure-pipelines.yml").read_text() + yaml.safe_dump(template)
 
 
