@@ -5,10 +5,13 @@ from datetime import UTC, datetime
 import pulumi
 
 from presencesync.config import from_pulumi
-from presencesync.tenant import Tenant
+from presencesync.tenant import PostDeployHook, Tenant
 
 settings = from_pulumi(now=datetime.now(UTC))
-tenant = Tenant(pulumi.get_stack(), settings)
+post_deploy: PostDeployHook | None = None
+if settings.post_deploy:
+    from presencesync.postdeploy import resource_hook as post_deploy  # msal and requests: only when it runs
+tenant = Tenant(pulumi.get_stack(), settings, post_deploy)
 
 for name, value in tenant.outputs.items():
     pulumi.export(name, value)

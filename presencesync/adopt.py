@@ -12,19 +12,24 @@ from typing import Any
 from urllib.parse import quote
 
 from presencesync.config import Settings
-from presencesync.graph import Call, Graph, GraphError
-from presencesync.permissions import PROFILES
-from presencesync.postdeploy import admin_consent_grants
-from presencesync.tenant import COMPONENT_TYPE, consent_name
+from presencesync.errors import PresenceSyncError
+from presencesync.graph import Call, Graph, GraphError, admin_consent_grants
+from presencesync.names import (
+    APP_ROLE_ASSIGNMENT,
+    APPLICATION,
+    APPLICATION_NAME,
+    COMPONENT_TYPE,
+    DELEGATED_GRANT,
+    SERVICE_PRINCIPAL,
+    SERVICE_PRINCIPAL_NAME,
+    consent_name,
+)
+from presencesync.permissions import PROFILES, Profile
 
 LOOKUP_SECONDS = 60
-APPLICATION = "azuread:index/application:Application"
-SERVICE_PRINCIPAL = "azuread:index/servicePrincipal:ServicePrincipal"
-DELEGATED_GRANT = "azuread:index/servicePrincipalDelegatedPermissionGrant:ServicePrincipalDelegatedPermissionGrant"
-APP_ROLE_ASSIGNMENT = "azuread:index/appRoleAssignment:AppRoleAssignment"
 
 
-class AdoptError(Exception):
+class AdoptError(PresenceSyncError):
     """The registration cannot be adopted as it is; the message says why and what to do."""
 
 
@@ -49,14 +54,14 @@ def find_registration(graph: Graph, settings: Settings, stack: str, display_name
     app = found[0]
     resources: list[dict[str, Any]] = [
         {"type": COMPONENT_TYPE, "name": stack, "component": True},
-        {"type": APPLICATION, "name": "application", "id": f"/applications/{app['id']}", "parent": stack}]
+        {"type": APPLICATION, "name": APPLICATION_NAME, "id": f"/applications/{app['id']}", "parent": stack}]
     notes = []
     service_principal = _service_principal(graph, str(app["appId"]), "id", "the application's service principal")
     if service_principal is None:
         notes.append("the application has no service principal yet: pulumi up creates it")
     else:
         client = service_principal["id"]
-        resources.append({"type": SERVICE_PRINCIPAL, "name": "service-principal",
+        resources.append({"type": SERVICE_PRINCIPAL, "name": SERVICE_PRINCIPAL_NAME,
                           "id": f"/servicePrincipals/{client}", "parent": stack})
         if settings.consent == "resource":
             resources += _consent(graph, client, stack, settings.profile, notes)
@@ -80,7 +85,7 @@ def _service_principal(graph: Graph, app_id: str, fields: str, what: str) -> dic
         raise
 
 
-def _consent(graph: Graph, client: str, stack: str, profile: str, notes: list[str]) -> list[dict[str, Any]]:
+def _consent(graph: Graph, client: str, stack: str, profile: Profile, notes: list[str]) -> list[dict[str, Any]]:
     grants, assigned = graph.batch([Call("GET", admin_consent_grants(client), what="read the consent grants"),
                                     Call("GET", f"/servicePrincipals/{client}/appRoleAssignments",
                                          what="read the app role assignments")])

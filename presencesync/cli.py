@@ -1,6 +1,7 @@
 """`python -m presencesync ...`: the commands, as thin shells over the modules that do the work.
 
-User errors end as one line on stderr and a non-zero exit status, never as a traceback.
+User errors end as one line on stderr and a non-zero exit status, never as a traceback. Each command
+imports what it needs (msal, jinja2, the Pulumi SDK) when it runs, so the others start without them.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from presencesync import adopt, fleet, fleet_page, manifest, postdeploy
-from presencesync.clouds import endpoints_for
-from presencesync.config import DEFAULTS, PROFILES, ConfigError, Settings
-from presencesync.credentials import CredentialsError, graph_token_source
+from presencesync import fleet
+from presencesync.config import DEFAULTS, PROFILES, Settings
+from presencesync.errors import PresenceSyncError
 from presencesync.fleet import DEFAULT_PARALLEL
-from presencesync.graph import Deadline, DeadlineExceededError, Graph, GraphError
 from presencesync.project_config import stack_settings
-from presencesync.stack_file import StackFileError, stack_path
+from presencesync.stack_file import stack_path
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2, 64  # 2 means drift to the pipelines: not for usage
 
@@ -36,8 +35,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message}\n")
 
 
-class UserError(Exception):
-    """An error the user can fix; its message is the whole report."""
+class UserError(PresenceSyncError):
+    """A wrong argument or input file; the message is the whole report."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,21 +44,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (UserError, fleet.CliError, fleet_page.ReportError, StackFileError, manifest.ManifestError, adopt.AdoptError,
-            postdeploy.OutputsError, postdeploy.StepFailedError, CredentialsError, GraphError,
-            DeadlineExceededError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except ConfigError as error:
-        for problem in error.problems:
-            print(f"error: {problem}", file=sys.stderr)
+    except PresenceSyncError as error:
+        for line in error.lines:
+            print(f"error: {line}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as bug:  # not the user's to fix: one line, or the whole traceback with --debug
+        if args.debug:
+            raise
+        print(f"error: a bug in presencesync ({type(bug).__name__}: {(str(bug).splitlines() or [''])[0]}); "
+              "rerun with --debug for the traceback and report it", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m presencesync", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="validate a stack's config offline and list its resources")
@@ -182,6 +183,8 @@ def _policy_config(path: Path | None) -> dict[str, Any]:
 
 
 def _manifest(args: argparse.Namespace) -> int:
+    from presencesync import manifest
+
     if args.az_script:
         if not (args.stack or args.config):
             raise UserError("--az-script needs the stack's settings; pass --stack NAME or --config FILE")
@@ -200,6 +203,8 @@ def _manifest(args: argparse.Namespace) -> int:
 
 
 def _post_deploy(args: argparse.Namespace) -> int:
+    from presencesync import postdeploy
+
     settings, _, _ = _settings(args)
     name = _stack_name(args)
     target = args.output or args.project_dir / f"novus-config.{name}.json"
@@ -228,6 +233,11 @@ def _post_deploy(args: argparse.Namespace) -> int:
 
 
 def _adopt(args: argparse.Namespace) -> int:
+    from presencesync import adopt
+    from presencesync.clouds import endpoints_for
+    from presencesync.credentials import graph_token_source
+    from presencesync.graph import Deadline, Graph
+
     settings, _, _ = _settings(args)
     name = _stack_name(args)
     endpoints = endpoints_for(settings.environment)
@@ -244,6 +254,8 @@ def _adopt(args: argparse.Namespace) -> int:
 
 
 def _fleet(args: argparse.Namespace) -> int:
+    from presencesync import fleet_page
+
     project = args.project_dir.resolve()
     if not (project / "Pulumi.yaml").is_file():
         raise UserError(f"--project-dir {project}: no Pulumi.yaml there; run from the project directory")
@@ -269,6 +281,8 @@ def _fleet(args: argparse.Namespace) -> int:
 
 
 def _fleet_report(args: argparse.Namespace) -> int:
+    from presencesync import fleet_page
+
     report = fleet_page.load_reports(args.reports)
     fleet_page.write_page(report, args.html)
     print(f"fleet: page in {args.html}", file=sys.stderr)

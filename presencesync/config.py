@@ -12,11 +12,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import Any, Literal, cast, get_args
 from urllib.parse import urlsplit
 
 from presencesync.client_secrets import SecretPlan, rotating_secrets, single_secret
 from presencesync.clouds import CLOUDS
+from presencesync.errors import PresenceSyncError
+from presencesync.names import AUDIENCES, PERSONAL_AUDIENCES
+from presencesync.permissions import PROFILE_NAMES, Profile
 
 NAMESPACE = "presencesync"
 ENVIRONMENT_KEY = "azuread:environment"
@@ -42,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "postDeployTimeout": 300,
 }
 # Defaults that depend on the profile or on other keys.
-PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+PROFILE_DEFAULTS: dict[Profile, dict[str, Any]] = {
     "ucwa": {"implicitGrant": {"accessTokens": True, "idTokens": True}, "publicClient": True},
     # Graph presence needs no browser sign-in, and the sync user's password sign-in goes through the
     # confidential client (with the secret), so neither setting is needed.
@@ -55,11 +58,10 @@ UNDECLARED = ("publicClient",)
 KNOWN_KEYS = (*DEFAULTS, *REQUIRED, *UNDECLARED)
 SECRET_KEYS = ("syncUserPassword",)
 
-PROFILES = tuple(PROFILE_DEFAULTS)
+PROFILES = PROFILE_NAMES
+Consent = Literal["resource", "hook", "manual"]
 ROTATION_DAYS = (31, 365)  # above the 30-day expiry warning; two periods stay within two years
-AUDIENCES = ("AzureADMyOrg", "AzureADMultipleOrgs")
-PERSONAL_AUDIENCES = ("AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount")
-CONSENT_MODES = ("resource", "hook", "manual")
+CONSENT_MODES: tuple[Consent, ...] = get_args(Consent)
 NEVER_EXPIRES = "2100-12-31T00:00:00Z"  # what the guide's CLI path uses for "Never"
 SYNC_USER_KEYS = ("userPrincipalName", "create", "usageLocation", "licenseSkuId", "licensedElsewhere")
 IMPLICIT_GRANT_KEYS = ("accessTokens", "idTokens")
@@ -107,7 +109,7 @@ class SyncUser:
 
 @dataclass(frozen=True)
 class Settings:
-    profile: str
+    profile: Profile
     display_name: str
     sign_in_audience: str
     redirect_uris: tuple[str, ...]
@@ -116,7 +118,7 @@ class Settings:
     implicit_id_tokens: bool
     public_client: bool
     client_secrets: SecretPlan
-    consent: str
+    consent: Consent
     sync_user: SyncUser
     sync_user_password: Secret
     owners: tuple[str, ...]
@@ -136,12 +138,16 @@ class Settings:
         return self.client_secrets.rotation_days
 
 
-class ConfigError(Exception):
+class ConfigError(PresenceSyncError):
     """Every problem found in a stack's config, one line each."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+    @property
+    def lines(self) -> list[str]:
+        return self.problems
 
 
 def load_settings(
@@ -166,7 +172,7 @@ def load_settings(
             r.problems.append(f"{excerpt(key)}: unknown namespace '{excerpt(namespace)}' (did you mean "
                               f"'{NAMESPACE}:{excerpt(name)}'?); correct the key's namespace")
 
-    profile = r.choice("profile", PROFILES)
+    profile = cast(Profile, r.choice("profile", PROFILES))
     display_name = r.get("displayName").strip()
     if not display_name:
         r.problem("displayName", "is empty; set the application's display name, e.g. PresenceSync")
@@ -208,7 +214,7 @@ def load_settings(
     if environment not in CLOUDS:
         r.problems.append(f"{ENVIRONMENT_KEY}: '{excerpt(environment)}' is not a cloud the azuread provider knows; "
                           f"use one of {', '.join(CLOUDS)}")
-    consent = r.choice("consent", CONSENT_MODES)
+    consent = cast(Consent, r.choice("consent", CONSENT_MODES))
     protect = r.boolean("protect")
     post_deploy = r.boolean("postDeploy")
     public_client = r.boolean("publicClient", profile_defaults["publicClient"])

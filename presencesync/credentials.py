@@ -24,6 +24,7 @@ import requests
 from msal.exceptions import MsalServiceError
 
 from presencesync.clouds import Endpoints
+from presencesync.errors import PresenceSyncError
 from presencesync.graph import TokenUnavailableError
 
 # The Azure CLI's public client, which Entra ID pre-authorizes for Graph (azure-cli, AZ_CLI_AAP_ID).
@@ -31,7 +32,7 @@ AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 OIDC_AUDIENCE = "api://AzureADTokenExchange"
 
 
-class CredentialsError(Exception):
+class CredentialsError(PresenceSyncError):
     """No usable deployer credentials; the message says which variables to set."""
 
 

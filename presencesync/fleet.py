@@ -20,12 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from presencesync import postdeploy
-from presencesync.config import ConfigError
-from presencesync.credentials import CredentialsError
-from presencesync.graph import DeadlineExceededError, GraphError
+from presencesync.errors import PresenceSyncError
 from presencesync.project_config import stack_settings
-from presencesync.stack_file import StackFileError, read_stack_config, stack_path
+from presencesync.stack_file import read_stack_config, stack_path
 
 # From this CLI version a failing after-hook (post-deploy) fails `pulumi up`; before, it was only a
 # warning and `up` succeeded with an unproven tenant. scripts/up.sh holds the same number.
@@ -51,7 +48,7 @@ class TenantRun:
         return sum(self.changes.values())
 
 
-class CliError(Exception):
+class CliError(PresenceSyncError):
     """No usable `pulumi` on PATH; the message says what to install."""
 
 
@@ -170,8 +167,7 @@ def stack_runner(action: str, project_dir: Path, policy_pack: Path | None) -> Ca
             return _drift(name, stack, project_dir, env)
         except auto.CommandError as error:
             return TenantRun(name, FAILED, details=(_cli_error(str(error)),))
-        except (ConfigError, StackFileError, postdeploy.OutputsError, postdeploy.StepFailedError, GraphError,
-                CredentialsError, DeadlineExceededError) as error:
+        except PresenceSyncError as error:
             return TenantRun(name, FAILED, details=(_first_line(str(error)),))
 
     return run_one
@@ -190,6 +186,8 @@ def _real_changes(changes: Mapping[Any, int]) -> dict[str, int]:
 
 def _drift(name: str, stack: Any, project_dir: Path, env: Mapping[str, str]) -> TenantRun:
     from pulumi import automation as auto
+
+    from presencesync import postdeploy
 
     changes: dict[Any, int] = {}
     details: list[str] = []

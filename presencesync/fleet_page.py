@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 
 from presencesync.config import parse_rfc3339
+from presencesync.errors import PresenceSyncError
 
 RESULT_ORDER = ("failed", "drifted", "changes", "ok")  # worst first
 WARNING_DAYS = 30  # post-deploy --check calls a secret drift from here on
@@ -24,7 +25,7 @@ TIMELINE_DAYS = 730  # 24 months
 _WIDTH, _LANE, _LANES, _LEFT, _TOP = 960, 9, 12, 40, 34
 
 
-class ReportError(Exception):
+class ReportError(PresenceSyncError):
     """A fleet report that cannot be read; the message names the file and the fix."""
 
 

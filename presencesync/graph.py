@@ -15,8 +15,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import requests
+
+from presencesync.errors import PresenceSyncError
 
 log = logging.getLogger("presencesync.graph")
 
@@ -25,7 +28,8 @@ REPLICATION_HINT = "does not exist or one of its queried reference-property obje
 BATCH_LIMIT = 20  # Graph accepts at most 20 requests in one $batch
 
 
-class GraphError(Exception):
+
+class GraphError(PresenceSyncError):
     def __init__(self, status: int, code: str, message: str, request_id: str, what: str) -> None:
         super().__init__(f"{what}: Graph answered {status} {code}: {message} (request-id {request_id or 'none'})")
         self.status = status
@@ -36,7 +40,7 @@ class TokenUnavailableError(Exception):
     """The token endpoint answered 429/5xx; retried like Graph's own answers, within the deadline."""
 
 
-class DeadlineExceededError(Exception):
+class DeadlineExceededError(PresenceSyncError):
     """The overall deadline passed while an answer was still being retried."""
 
 
@@ -186,3 +190,8 @@ def _error(answer: Answer, headers: Any, call: Call) -> GraphError:
     request_id = headers.get("request-id") or inner.get("request-id") or ""
     return GraphError(answer.status, str(error.get("code", "unknown")), str(error.get("message", "")),
                       str(request_id), call.what or f"{call.method} {call.url}")
+
+
+def admin_consent_grants(client: str) -> str:
+    """The Graph query for a client service principal's admin-consent (AllPrincipals) grants."""
+    return "/oauth2PermissionGrants?$filter=" + quote(f"clientId eq '{client}' and consentType eq 'AllPrincipals'")

@@ -16,21 +16,23 @@ from typing import Any
 from presencesync.clouds import endpoints_for
 from presencesync.config import Settings
 from presencesync.credentials import CredentialsError, graph_token_source
+from presencesync.errors import PresenceSyncError
 from presencesync.graph import Call, Deadline, Graph, GraphError
+from presencesync.names import SECRET_DISPLAY_NAME
 from presencesync.permissions import (
     PROFILES,
     ApiPermissions,
     PermissionNotFoundError,
+    Profile,
     published_ids,
     role_ids,
     scope_ids,
 )
-from presencesync.tenant import SECRET_DISPLAY_NAME
 
 LOOKUP_SECONDS = 60
 
 
-class ManifestError(Exception):
+class ManifestError(PresenceSyncError):
     """The manifest cannot be produced; the message says why and what to do."""
 
 
@@ -41,7 +43,7 @@ class ResolvedApi:
     role_ids: tuple[str, ...] = ()
 
 
-def resolve_permissions(profile: str, environment: str, env: Mapping[str, str] = os.environ) -> list[ResolvedApi]:
+def resolve_permissions(profile: Profile, environment: str, env: Mapping[str, str] = os.environ) -> list[ResolvedApi]:
     """Every API of `profile` with its scope and role IDs: published ones offline, the others from the tenant."""
     apis = PROFILES[profile]
     published = {api: _published(api) for api in apis}

@@ -28,7 +28,7 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from presencesync.config import Settings
-from presencesync.permissions import PROFILES, PUBLISHED_IDS
+from presencesync.permissions import PROFILES, PUBLISHED_IDS, Profile
 
 PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
 PROJECT = "presencesync"
@@ -112,7 +112,7 @@ def placeholder_facts(settings: Settings) -> TenantFacts:
     )
 
 
-def placeholder_ids(profile: str) -> dict[tuple[str, str], frozenset[str]]:
+def placeholder_ids(profile: Profile) -> dict[tuple[str, str], frozenset[str]]:
     """The permission IDs `check` takes a tenant to have: the published ones, else placeholders."""
     return {(api.app_id, kind): frozenset(_placeholder_id(api.app_id, kind, name) for name in names)
             for api in PROFILES[profile] for kind, names in (("Scope", api.scopes), ("Role", api.roles))}

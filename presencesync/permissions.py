@@ -2,16 +2,20 @@
 
 IDs of scopes and roles are resolved by name from the resource API's service principal in the
 tenant. The only IDs kept here are the resource applications' well-known app IDs and the permission
-IDs Microsoft publishes (facts.md), for the offline manifest and the policy pack.
+IDs Microsoft publishes (sources below), for the offline manifest and the policy pack.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, get_args
+
+from presencesync.errors import PresenceSyncError
 
 SKYPE_FOR_BUSINESS_ONLINE = "00000004-0000-0ff1-ce00-000000000000"
 MICROSOFT_GRAPH = "00000003-0000-0000-c000-000000000000"
+
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,10 @@ class ApiPermissions:
     roles: tuple[str, ...] = ()  # application permissions (app roles), by value
 
 
-PROFILES: dict[str, tuple[ApiPermissions, ...]] = {
+Profile = Literal["ucwa", "graph"]
+PROFILE_NAMES: tuple[Profile, ...] = get_args(Profile)
+
+PROFILES: dict[Profile, tuple[ApiPermissions, ...]] = {
     # Skype for Business Online's UCWA, signed in to as the sync user (the manual guide).
     "ucwa": (
         ApiPermissions("Skype for Business Online", SKYPE_FOR_BUSINESS_ONLINE,
@@ -55,7 +62,7 @@ def published_ids(api: ApiPermissions, kind: str) -> tuple[str, ...] | None:
     return None if None in ids else tuple(str(i) for i in ids)
 
 
-class PermissionNotFoundError(Exception):
+class PermissionNotFoundError(PresenceSyncError):
     """The resource API's service principal in this tenant does not offer a permission we need."""
 
 

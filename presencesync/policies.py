@@ -20,24 +20,20 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationPolicy
 
 from presencesync.config import NEVER_EXPIRES, parse_rfc3339
-from presencesync.permissions import PROFILES
+from presencesync.names import APP_ROLE_ASSIGNMENT, APPLICATION, DELEGATED_GRANT, PASSWORD, PERSONAL_AUDIENCES
+from presencesync.permissions import PROFILES, Profile
 
-APPLICATION = "azuread:index/application:Application"
-PASSWORD = "azuread:index/applicationPassword:ApplicationPassword"
-DELEGATED_GRANT = "azuread:index/servicePrincipalDelegatedPermissionGrant:ServicePrincipalDelegatedPermissionGrant"
-APP_ROLE_ASSIGNMENT = "azuread:index/appRoleAssignment:AppRoleAssignment"
-PERSONAL_AUDIENCES = ("AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount")
 MAX_SECRET_LIFETIME = timedelta(days=2 * 365 + 1)  # two years, a leap day included
 
 Validate = Callable[[Any, ReportViolation], None]
 # The IDs a profile's permissions have in the tenant: (resource app ID, "Scope" or "Role") -> IDs. The
 # Skype for Business Online IDs are not published, so they are read by name from the tenant, as the
 # program reads them.
-TenantIds = Callable[[str], Mapping[tuple[str, str], frozenset[str]]]
+TenantIds = Callable[[Profile], Mapping[tuple[str, str], frozenset[str]]]
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
-def profile_of(application: Mapping[str, Any]) -> str:
+def profile_of(application: Mapping[str, Any]) -> Profile:
     accesses = [a for r in application.get("requiredResourceAccesses") or [] for a in r.get("resourceAccesses") or []]
     return "graph" if any(a.get("type") == "Role" for a in accesses) else "ucwa"
 

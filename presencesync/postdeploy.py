@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import msal
 import requests
@@ -24,7 +23,16 @@ from msal.exceptions import MsalServiceError
 from presencesync.clouds import Endpoints, endpoints_for
 from presencesync.config import Secret, Settings, parse_rfc3339
 from presencesync.credentials import graph_token_source, token_claims
-from presencesync.graph import RETRYABLE_STATUS, Call, Deadline, DeadlineExceededError, Graph, GraphError
+from presencesync.errors import PresenceSyncError
+from presencesync.graph import (
+    RETRYABLE_STATUS,
+    Call,
+    Deadline,
+    DeadlineExceededError,
+    Graph,
+    GraphError,
+    admin_consent_grants,
+)
 from presencesync.permissions import MICROSOFT_GRAPH, PROFILES, ApiPermissions
 
 SECRET_WARNING = timedelta(days=30)
@@ -50,11 +58,11 @@ AADSTS_ADVICE = {
 }
 
 
-class OutputsError(Exception):
+class OutputsError(PresenceSyncError):
     """The stack outputs lack something post-deploy needs; the message names it."""
 
 
-class StepFailedError(Exception):
+class StepFailedError(PresenceSyncError):
     """A post-deploy step found that something does not hold; `step` names it."""
 
     def __init__(self, step: str, message: str) -> None:
@@ -201,11 +209,6 @@ def _ensure_consent(graph: Graph, deployed: Deployed, apis: tuple[ApiPermissions
         drift.extend(lacking)
     elif writes:
         graph.batch(writes, replicating=True)
-
-
-def admin_consent_grants(client: str) -> str:
-    """The Graph query for a client service principal's admin-consent (AllPrincipals) grants."""
-    return "/oauth2PermissionGrants?$filter=" + quote(f"clientId eq '{client}' and consentType eq 'AllPrincipals'")
 
 
 def _resource(api: ApiPermissions, endpoints: Endpoints) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from presencesync.config import NAMESPACE, excerpt
+from presencesync.errors import PresenceSyncError
 
 STACK_FILE_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt", "config", "environment")
 _PLAIN = "tag:presencesync:plain"  # a plain (unquoted, untagged) scalar, resolved as yaml.v3 resolves it
@@ -32,7 +33,7 @@ _TIMESTAMP = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt](\d{1,2}):(\d{1,
                         r"(Z|[+-]\d{2}:\d{2}))|(?: (\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d+))?))?$")
 
 
-class StackFileError(Exception):
+class StackFileError(PresenceSyncError):
     """A stack file that cannot be read; the message names the file and the fix."""
 
 

@@ -7,8 +7,7 @@ here, `pulumi destroy` included, may change or delete them.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -17,19 +16,28 @@ import pulumi_azuread as azuread
 from presencesync.client_secrets import ClientSecret
 from presencesync.clouds import endpoints_for
 from presencesync.config import Settings
+from presencesync.names import (
+    APPLICATION_NAME,
+    COMPONENT_TYPE,
+    SECRET_DISPLAY_NAME,
+    SERVICE_PRINCIPAL_NAME,
+    consent_name,
+)
 from presencesync.permissions import PROFILES, ApiPermissions, PermissionNotFoundError, role_ids, scope_ids
-from presencesync.postdeploy import resource_hook
 
-COMPONENT_TYPE = "presencesync:index:Tenant"
-SECRET_DISPLAY_NAME = "presencesync (Novus)"
+# Builds the post-deploy hook from the settings, the stack outputs that do not depend on the client
+# secret, and the resources post-deploy relies on (the program passes postdeploy.resource_hook).
+PostDeployHook = Callable[[Settings, Mapping[str, Any], Sequence[pulumi.Resource]],
+                          Callable[[pulumi.ResourceHookArgs], Awaitable[None]]]
 
 
 class Tenant(pulumi.ComponentResource):
     """The application, its service principal, consent, secret, owners and sync user."""
 
-    outputs: dict[str, Any]  # the stack outputs, by their exported names (README, "Outputs")
+    outputs: dict[str, Any]  # the stack outputs, by their exported names
 
-    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, settings: Settings, post_deploy: PostDeployHook | None,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__(COMPONENT_TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         guarded = pulumi.ResourceOptions(parent=self, protect=settings.protect)
@@ -50,7 +58,7 @@ class Tenant(pulumi.ComponentResource):
 
         # Steps 1 to 4: the registration, its permissions, web platform and public-client setting.
         application = azuread.Application(
-            "application", display_name=settings.display_name, sign_in_audience=settings.sign_in_audience,
+            APPLICATION_NAME, display_name=settings.display_name, sign_in_audience=settings.sign_in_audience,
             prevent_duplicate_names=True, owners=owners, fallback_public_client_enabled=settings.public_client,
             required_resource_accesses=[_required_access(api, resource_sps[api.app_id]) for api in apis],
             web=azuread.ApplicationWebArgs(
@@ -60,7 +68,7 @@ class Tenant(pulumi.ComponentResource):
                     id_token_issuance_enabled=settings.implicit_id_tokens)),
             opts=guarded)
         service_principal = azuread.ServicePrincipal(
-            "service-principal", client_id=application.client_id, owners=owners, opts=guarded)
+            SERVICE_PRINCIPAL_NAME, client_id=application.client_id, owners=owners, opts=guarded)
 
         # Step 2's "Grant admin consent": one AllPrincipals grant per resource API for the delegated
         # scopes, one app role assignment per application permission. In the hook and manual modes
@@ -90,7 +98,6 @@ class Tenant(pulumi.ComponentResource):
                     retain_on_delete=settings.secret_rotation_days is not None, hooks=hooks))
 
         passwords = {p.name: client_secret(p) for p in settings.client_secrets.secrets if not p.current}
-        current = settings.client_secrets.current
 
         # Step 5 and 8: what the Novus presence provider configuration page asks for, and the IDs post-deploy
         # needs. None of these depend on the current secret, which its post-deploy hook relies on (below).
@@ -102,8 +109,7 @@ class Tenant(pulumi.ComponentResource):
             "novus": {"tenantId": tenant_domain, "clientId": application.client_id,
                       "userName": pulumi.Output.from_input(settings.sync_user.user_principal_name),
                       "password": pulumi.Output.secret(settings.sync_user_password.reveal())},
-            "directoryTenantId": deployer.tenant_id,
-            "applicationObjectId": application.object_id,
+            "directoryTenantId": deployer.tenant_id, "applicationObjectId": application.object_id,
             "servicePrincipalObjectId": service_principal.object_id,
             "adminConsentUrl": pulumi.Output.all(deployer.tenant_id, application.client_id).apply(
                 lambda ids: endpoints.admin_consent_url(ids[0], ids[1])),
@@ -117,11 +123,11 @@ class Tenant(pulumi.ComponentResource):
         # waits only on the rest, which the engine answers meanwhile: so the secret needs no dependency on
         # the consent, and is created beside it rather than after it.
         hooks = None
-        if settings.post_deploy:
-            hook = pulumi.ResourceHook("post-deploy", resource_hook(
-                settings, known, wait_for=[service_principal, *grants, *licence, *passwords.values()]))
+        if post_deploy is not None:
+            hook = pulumi.ResourceHook("post-deploy", post_deploy(
+                settings, known, [service_principal, *grants, *licence, *passwords.values()]))
             hooks = pulumi.ResourceHookBinding(after_create=[hook], after_update=[hook])
-        secret = client_secret(current, hooks)
+        secret = client_secret(settings.client_secrets.current, hooks)
 
         # The hand-over map is secret as a whole: pipelines mask only wholly secret outputs.
         self.outputs = {**known, "novus": pulumi.Output.secret({**known["novus"], "clientSecret": secret.value}),
@@ -190,8 +196,3 @@ def _default_domain(domains: list[azuread.outputs.GetDomainsDomainResult]) -> st
         raise pulumi.RunError("the tenant reports no default domain; set presencesync:tenantDomain "
                               "to its primary domain (Entra admin center, Overview)")
     return domains[0].domain_name
-
-
-def consent_name(api: ApiPermissions, role: str = "") -> str:
-    """The resource name of an API's delegated grant, or of one of its app role assignments."""
-    return "-".join(re.sub(r"[^a-z0-9]+", "-", part.lower()).strip("-") for part in ("consent", api.api, role) if part)

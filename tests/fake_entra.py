@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import re
 import socket
 import ssl
@@ -157,26 +158,30 @@ class Directory:
 
 
 class FakeEntra:
-    """Serves the directory over HTTPS on 127.0.0.1; `url` is both authority host and Graph endpoint."""
+    """Serves the directory over HTTPS on an address of its own in 127/8, so test runs side by side do not
+    collide; `url` is both authority host and Graph endpoint, `arm_url` stands for Resource Manager (another
+    origin, as the Azure CLI needs)."""
 
     def __init__(self, tmp: Path, tenant_id: str = "f2a33a3e-2d9b-4d2e-9a55-3c0e1a7b8c9d") -> None:
         self.directory = Directory(tenant_id)
         self.ca = trustme.CA()
         self.ca_path = tmp / "test-ca.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_path))
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         handler = type("Handler", (_Handler,), {"directory": self.directory})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.server.daemon_threads = True
-        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
-        # msal asks https://<authority host>/common/userrealm/... on port 443 whatever the authority's port.
-        self.realm = ThreadingHTTPServer(("127.0.0.1", 443), handler)
+        self.address, self.realm = _realm_listener(handler)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert(self.address).configure_cert(context)
         self.realm.socket = context.wrap_socket(self.realm.socket, server_side=True)
-        self.realm.daemon_threads = True
-        for server in (self.server, self.realm):
+        self.server = ThreadingHTTPServer((self.address, 0), handler)
+        self.arm = ThreadingHTTPServer((self.address, 0), handler)
+        self.servers = (self.server, self.arm, self.realm)
+        for server in self.servers:
+            if server is not self.realm:
+                server.socket = context.wrap_socket(server.socket, server_side=True)
+            server.daemon_threads = True
             threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.url = f"https://{self.address}:{self.server.server_address[1]}"
+        self.arm_url = f"https://{self.address}:{self.arm.server_address[1]}"
 
     def env(self) -> dict[str, str]:
         """The environment that points presencesync (and requests) at this fake."""
@@ -184,9 +189,27 @@ class FakeEntra:
                 "REQUESTS_CA_BUNDLE": str(self.ca_path)}
 
     def close(self) -> None:
-        for server in (self.server, self.realm):
+        for server in self.servers:
             server.shutdown()
             server.server_close()
+
+
+class RealmPortUnavailableError(Exception):
+    """Port 443 cannot be bound here (msal asks the user realm there): sign-in tests cannot run."""
+
+
+def _realm_listener(handler: type[BaseHTTPRequestHandler]) -> tuple[str, ThreadingHTTPServer]:
+    """A free address in 127/8 with a listener on its port 443: msal asks
+    https://<authority host>/common/userrealm/... on port 443, whatever the authority's port."""
+    for _ in range(20):
+        address = f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+        try:
+            return address, ThreadingHTTPServer((address, 443), handler)
+        except PermissionError:
+            raise RealmPortUnavailableError("port 443 needs root (or CAP_NET_BIND_SERVICE)") from None
+        except OSError:  # in use by another run on the same address: take another
+            continue
+    raise RealmPortUnavailableError("no free address in 127/8 with port 443")
 
 
 class _Handler(BaseHTTPRequestHandler):

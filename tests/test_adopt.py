@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import GRAPH_ROLES, GRAPH_SCOPES, SKYPE_SCOPES
+from conftest import DEPLOYER_APP, DEPLOYER_SECRET, GRAPH_ROLES, GRAPH_SCOPES, SKYPE_SCOPES, deployer_env, run
 from fake_entra import App, FakeEntra
-from test_cli import DEPLOYER_APP, DEPLOYER_SECRET, deployer_env, run
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
 

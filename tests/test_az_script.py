@@ -17,9 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import GRAPH_ROLES, GRAPH_SCOPES, ROOT, SKYPE_SCOPES
+from conftest import DEPLOYER_APP, DEPLOYER_SECRET, GRAPH_ROLES, GRAPH_SCOPES, ROOT, SKYPE_SCOPES
 from fake_entra import App, FakeEntra, Fault, User
-from test_cli import DEPLOYER_APP, DEPLOYER_SECRET
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
 
@@ -45,12 +44,11 @@ def az_tenant(fake: FakeEntra, tmp_path: Path):
     config_dir.mkdir(mode=0o700)
     env = {"AZURE_CONFIG_DIR": str(config_dir), "REQUESTS_CA_BUNDLE": str(fake.ca_path), "HOME": str(tmp_path),
            "PATH": f"{AZ.parent}:/usr/bin:/bin", "AZURE_CORE_COLLECT_TELEMETRY": "false"}
-    port = fake.url.rsplit(":", 1)[1]
     for args in (["cloud", "register", "--name", "Fake", "--skip-endpoint-discovery",
                   "--endpoint-active-directory", fake.url,
                   "--endpoint-active-directory-resource-id", "https://management.core.windows.net/",
                   "--endpoint-management", "https://management.core.windows.net/",
-                  "--endpoint-resource-manager", f"https://localhost:{port}/",
+                  "--endpoint-resource-manager", f"{fake.arm_url}/",
                   "--endpoint-microsoft-graph-resource-id", f"{fake.url}/"],
                  ["cloud", "set", "--name", "Fake"], ["config", "set", "core.instance_discovery=false"],
                  ["login", "-u", ADMIN.upn, "-p", ADMIN.password, "--allow-no-subscriptions", "--tenant",

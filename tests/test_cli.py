@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import SKYPE_SCOPES, needs_example_stack
+from conftest import DEPLOYER_APP, DEPLOYER_SECRET, SKYPE_SCOPES, deployer_env, needs_example_stack, run, write_stack
 from fake_entra import App, FakeEntra
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
 
 ROOT = Path(__file__).resolve().parent.parent
-DEPLOYER_APP = "d0d0d0d0-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
-DEPLOYER_SECRET = "deployer-secret-value"
-
-
-def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ARM_", "PRESENCESYNC_"))}
-    clean["PATH"] = os.path.dirname(sys.executable)  # no az CLI to fall back on
-    return subprocess.run([sys.executable, "-m", "presencesync", *args], capture_output=True, text=True,
-                          env={**clean, **(env or {})}, cwd=cwd, stdin=subprocess.DEVNULL, timeout=120,
-                          check=False)
-
-
-def write_stack(tmp_path: Path, config: dict) -> Path:
-    path = tmp_path / "Pulumi.t.yaml"
-    path.write_text(json.dumps({"config": config}))  # JSON is YAML
-    return path
 
 
 @needs_example_stack
@@ -90,11 +72,6 @@ def tenant(fake: FakeEntra) -> FakeEntra:
     fake.directory.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
     fake.directory.add_resource_api(MICROSOFT_GRAPH, {"User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d"})
     return fake
-
-
-def deployer_env(fake: FakeEntra) -> dict[str, str]:
-    return {**fake.env(), "ARM_CLIENT_ID": DEPLOYER_APP, "ARM_CLIENT_SECRET": DEPLOYER_SECRET,
-            "ARM_TENANT_ID": fake.directory.tenant_id}
 
 
 def test_manifest_reads_unpublished_ids_from_the_tenant(tenant):

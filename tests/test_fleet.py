@@ -8,10 +8,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from conftest import SKYPE_SCOPES
+from conftest import CLIENT_ID, CLIENT_SECRET, PASSWORD, ROOT, SKYPE_SCOPES, UPN, consent, outputs, run
 from fake_entra import App, FakeEntra, User
-from test_cli import ROOT, run
-from test_postdeploy import CLIENT_ID, CLIENT_SECRET, PASSWORD, UPN, consent, outputs
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
 

@@ -20,11 +20,10 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import DEPLOYER, ROOT, SKYPE_SCOPES
+from conftest import DEPLOYER, DEPLOYER_APP, DEPLOYER_SECRET, ROOT, SKYPE_SCOPES
 from fake_entra import App, FakeEntra
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
-from test_cli import DEPLOYER_APP, DEPLOYER_SECRET
 
 from presencesync import policies
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE

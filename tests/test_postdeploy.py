@@ -8,19 +8,25 @@ import stat
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from conftest import SKYPE_SCOPES
+from conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    DEPLOYER_APP,
+    DEPLOYER_SECRET,
+    PASSWORD,
+    ROOT,
+    SKYPE_SCOPES,
+    UPN,
+    assert_no_secret,
+    consent,
+    outputs,
+    post_deploy,
+)
 from fake_entra import App, FakeEntra, Fault, User
-from test_cli import DEPLOYER_APP, DEPLOYER_SECRET, ROOT, run
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
-
-CLIENT_ID = "c1c1c1c1-9999-4999-8999-999999999999"
-CLIENT_SECRET = "new-client-secret-value~abc"
-PASSWORD = "Sync-Us3r-Pa55word!"
-UPN = "sync@contoso.com"
 
 
 @pytest.fixture
@@ -33,41 +39,6 @@ def tenant(fake: FakeEntra) -> FakeEntra:
     d.users[UPN] = user
     d.add_app(App(CLIENT_ID, {CLIENT_SECRET}, owners={user.id}))
     return fake
-
-
-def consent(fake: FakeEntra) -> None:
-    fake.directory.add_grant(CLIENT_ID, SKYPE_FOR_BUSINESS_ONLINE, "Contacts.ReadWrite User.ReadWrite")
-    fake.directory.add_grant(CLIENT_ID, MICROSOFT_GRAPH, "User.Read")
-
-
-def outputs(fake: FakeEntra, end_date: str = "2028-11-26T00:00:00Z") -> dict:
-    d = fake.directory
-    return {"novus": {"tenantId": "contoso.com", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
-                      "userName": UPN, "password": PASSWORD},
-            "directoryTenantId": d.tenant_id, "applicationObjectId": d.apps[CLIENT_ID].object_id,
-            "servicePrincipalObjectId": d.service_principals[CLIENT_ID]["id"], "clientSecretEndDate": end_date,
-            "adminConsentUrl": f"{fake.url}/{d.tenant_id}/adminconsent?client_id={CLIENT_ID}"}
-
-
-def post_deploy(fake: FakeEntra, tmp_path: Path, *args: str, consent_mode: str = "resource", deployer: bool = True,
-                timeout: int = 60, outs: dict | None = None, profile: str = "ucwa"):
-    stack = tmp_path / "Pulumi.t.yaml"
-    stack.write_text(json.dumps({"config": {
-        "presencesync:profile": profile, "presencesync:consent": consent_mode,
-        "presencesync:syncUser": {"userPrincipalName": UPN},
-        "presencesync:syncUserPassword": {"secure": "v1:x"}, "presencesync:postDeployTimeout": timeout}}))
-    out_file = tmp_path / "outputs.json"
-    out_file.write_text(json.dumps(outs or outputs(fake)))
-    env = fake.env()
-    if deployer:
-        env.update(ARM_CLIENT_ID=DEPLOYER_APP, ARM_CLIENT_SECRET=DEPLOYER_SECRET, ARM_TENANT_ID=fake.directory.tenant_id)
-    return run("post-deploy", "--config", str(stack), "--outputs", str(out_file), "--project-dir", str(tmp_path),
-               *args, env=env)
-
-
-def assert_no_secret(done, fake: FakeEntra) -> None:
-    for secret in (CLIENT_SECRET, PASSWORD, DEPLOYER_SECRET, *fake.directory.issued_tokens):
-        assert secret not in done.stdout + done.stderr
 
 
 def test_resource_mode_verifies_and_hands_over_an_owner_only_file(tenant, tmp_path):

@@ -7,10 +7,20 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import GRAPH_ROLES, GRAPH_SCOPES
+from conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    DEPLOYER_APP,
+    DEPLOYER_SECRET,
+    GRAPH_ROLES,
+    GRAPH_SCOPES,
+    PASSWORD,
+    UPN,
+    assert_no_secret,
+    outputs,
+    post_deploy,
+)
 from fake_entra import App, FakeEntra, Fault, User
-from test_cli import DEPLOYER_APP, DEPLOYER_SECRET
-from test_postdeploy import CLIENT_ID, CLIENT_SECRET, PASSWORD, UPN, assert_no_secret, outputs, post_deploy
 
 from presencesync.permissions import MICROSOFT_GRAPH
 

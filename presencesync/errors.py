@@ -1,0 +1,15 @@
+"""The one family of errors a user can fix: each message names the key or step and says how to fix it.
+
+The commands and `fleet` catch this type alone and print its lines; anything else is a bug, which
+`--debug` shows with its traceback.
+"""
+
+from __future__ import annotations
+
+
+class PresenceSyncError(Exception):
+    """Something the user can fix; `lines` is the whole report, one problem a line."""
+
+    @property
+    def lines(self) -> list[str]:
+        return str(self).splitlines() or [type(self).__name__]
