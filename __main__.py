@@ -10,7 +10,7 @@ from presencesync.tenant import PostDeployHook, Tenant
 settings = from_pulumi(now=datetime.now(UTC))
 post_deploy: PostDeployHook | None = None
 if settings.post_deploy:
-    from presencesync.postdeploy import resource_hook as post_deploy  # msal and requests: only when it runs
+    from presencesync.handover import resource_hook as post_deploy  # msal and requests: only when it runs
 tenant = Tenant(pulumi.get_stack(), settings, post_deploy)
 
 for name, value in tenant.outputs.items():

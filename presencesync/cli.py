@@ -203,7 +203,8 @@ def _manifest(args: argparse.Namespace) -> int:
 
 
 def _post_deploy(args: argparse.Namespace) -> int:
-    from presencesync import postdeploy
+    from presencesync import handover, postdeploy
+    from presencesync.stack_outputs import Deployed
 
     settings, _, _ = _settings(args)
     name = _stack_name(args)
@@ -214,7 +215,7 @@ def _post_deploy(args: argparse.Namespace) -> int:
         if not target.parent.is_dir():
             raise UserError(f"--output {target}: the directory {target.parent} does not exist; create it or "
                             "choose another path")
-    deployed = postdeploy.Deployed.from_outputs(_stack_outputs(args, name))
+    deployed = Deployed.from_outputs(_stack_outputs(args, name))
     drift = postdeploy.post_deploy(settings, deployed, check=args.check, now=datetime.now(UTC),
                                    say=lambda line: print(f"post-deploy: {line}", file=sys.stderr))
     for line in drift:
@@ -223,10 +224,10 @@ def _post_deploy(args: argparse.Namespace) -> int:
         return EXIT_DRIFT if drift else EXIT_OK
     if drift:
         return EXIT_ERROR
-    if notice := postdeploy.secret_change_notice(target, deployed):
+    if notice := handover.secret_change_notice(target, deployed):
         print(f"post-deploy: {notice}", file=sys.stderr)
-    postdeploy.write_handover(target, deployed)
-    print("\n".join(postdeploy.handover_table(deployed, show_secrets=args.show_secrets)))
+    handover.write_handover(target, deployed)
+    print("\n".join(handover.handover_table(deployed, show_secrets=args.show_secrets)))
     print(f"post-deploy: wrote {target} (owner-only); enter these on Novus's presence provider "
           "configuration page", file=sys.stderr)
     return EXIT_OK

@@ -43,8 +43,9 @@ class TokenSource:
 
 
 def graph_token_source(endpoints: Endpoints, env: Mapping[str, str] = os.environ,
-                       interactive: bool | None = None) -> TokenSource:
-    """The first credential in the provider's order that is configured; raise CredentialsError if none."""
+                       interactive: bool | None = None, http_cache: dict[str, Any] | None = None) -> TokenSource:
+    """The first credential in the provider's order that is configured; raise CredentialsError if none.
+    `http_cache` may hold msal's discovery answers already (another client's, for the same authority)."""
     scope = endpoints.graph_scope
     client_id, tenant = env.get("ARM_CLIENT_ID"), env.get("ARM_TENANT_ID")
     if client_id and (env.get("ARM_CLIENT_SECRET") or env.get("ARM_CLIENT_CERTIFICATE_PATH")):
@@ -55,13 +56,14 @@ def graph_token_source(endpoints: Endpoints, env: Mapping[str, str] = os.environ
             credential = {"private_key_pfx_path": env["ARM_CLIENT_CERTIFICATE_PATH"],
                           "passphrase": env.get("ARM_CLIENT_CERTIFICATE_PASSWORD") or None}
         kind = "client secret" if env.get("ARM_CLIENT_SECRET") else "client certificate"
-        return _confidential(endpoints, client_id, tenant, credential, scope, f"{kind} of app {client_id}")
+        return _confidential(endpoints, client_id, tenant, credential, scope, f"{kind} of app {client_id}",
+                             http_cache)
     if env.get("ARM_USE_OIDC", "").lower() == "true":
         if not (client_id and tenant):
             raise CredentialsError("ARM_USE_OIDC is set but ARM_CLIENT_ID or ARM_TENANT_ID is not; set both")
         assertion = _oidc_assertion(env)
         return _confidential(endpoints, client_id, tenant, {"client_assertion": assertion}, scope,
-                             f"OIDC federated credential of app {client_id}")
+                             f"OIDC federated credential of app {client_id}", http_cache)
     if shutil.which("az"):
         return TokenSource("Azure CLI account", _az_cli_token(scope, tenant))
     if interactive if interactive is not None else sys.stdin.isatty():
@@ -90,9 +92,16 @@ def deployer_object_id(endpoints: Endpoints, env: Mapping[str, str] = os.environ
     return str(claims["oid"])
 
 
+def forget_token_answers(http_cache: dict[str, Any]) -> None:
+    """Drop msal's kept token-endpoint answers (it replays a failed one for up to a minute, so a retry
+    would not really go out), keeping its discovery and user realm answers."""
+    for key in [k for k in http_cache if isinstance(k, str) and k.startswith("POST ")]:
+        del http_cache[key]
+
+
 def _confidential(endpoints: Endpoints, client_id: str, tenant: str, credential: Any, scope: str,
-                  description: str) -> TokenSource:
-    http_cache: dict[str, Any] = {}
+                  description: str, http_cache: dict[str, Any] | None) -> TokenSource:
+    http_cache = {} if http_cache is None else http_cache
     app = msal.ConfidentialClientApplication(
         client_id, client_credential=credential, authority=endpoints.authority(tenant),
         instance_discovery=False, http_cache=http_cache)
@@ -101,7 +110,7 @@ def _confidential(endpoints: Endpoints, client_id: str, tenant: str, credential:
         try:
             return _access_token(app.acquire_token_for_client(scopes=[scope]), description)
         except MsalServiceError:  # msal raises on 429/5xx token answers
-            http_cache.clear()  # or msal would replay this failure to the retry
+            forget_token_answers(http_cache)  # or msal would replay this failure to the retry
             raise TokenUnavailableError(f"sign-in with the {description}: the token endpoint is unavailable") from None
 
     return TokenSource(description, token)

@@ -13,3 +13,11 @@ class PresenceSyncError(Exception):
     @property
     def lines(self) -> list[str]:
         return str(self).splitlines() or [type(self).__name__]
+
+
+class StepFailedError(PresenceSyncError):
+    """A post-deploy step found that something does not hold; `step` names it."""
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"{step}: {message}")
+        self.step = step

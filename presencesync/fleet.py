@@ -188,6 +188,7 @@ def _drift(name: str, stack: Any, project_dir: Path, env: Mapping[str, str]) -> 
     from pulumi import automation as auto
 
     from presencesync import postdeploy
+    from presencesync.stack_outputs import Deployed
 
     changes: dict[Any, int] = {}
     details: list[str] = []
@@ -205,7 +206,7 @@ def _drift(name: str, stack: Any, project_dir: Path, env: Mapping[str, str]) -> 
     settings, _, _ = stack_settings(stack_path(name, project_dir), name, datetime.now(UTC))
     outputs = {key: output.value for key, output in stack.outputs().items()}
     dates = {key: outputs[key] for key in SECRET_DATES if isinstance(outputs.get(key), str)}
-    deployed = postdeploy.Deployed.from_outputs(outputs)
+    deployed = Deployed.from_outputs(outputs)
     details += postdeploy.post_deploy(settings, deployed, check=True, now=datetime.now(UTC), say=lambda _: None,
                                       env=env)
     return TenantRun(name, DRIFTED if details else OK, _real_changes(changes), details=tuple(details),

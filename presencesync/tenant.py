@@ -26,7 +26,7 @@ from presencesync.names import (
 from presencesync.permissions import PROFILES, ApiPermissions, PermissionNotFoundError, role_ids, scope_ids
 
 # Builds the post-deploy hook from the settings, the stack outputs that do not depend on the client
-# secret, and the resources post-deploy relies on (the program passes postdeploy.resource_hook).
+# secret, and the resources post-deploy relies on (the program passes handover.resource_hook).
 PostDeployHook = Callable[[Settings, Mapping[str, Any], Sequence[pulumi.Resource]],
                           Callable[[pulumi.ResourceHookArgs], Awaitable[None]]]
 

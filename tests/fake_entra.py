@@ -105,6 +105,7 @@ class Directory:
         self.applications: dict[str, dict[str, Any]] = {}
         self.domains: list[str] = ["contoso.onmicrosoft.com"]
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user principal name
+        self.latency = 0.0  # seconds each answer is held back: a network's round trip, for the benchmark
 
     def add_resource_api(self, app_id: str, scopes: dict[str, str], roles: dict[str, str] | None = None) -> str:
         object_id = str(uuid.uuid4())
@@ -265,6 +266,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(404, {"error": "not_found"})
 
     def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        if self.directory.latency:
+            time.sleep(self.directory.latency)
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

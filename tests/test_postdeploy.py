@@ -232,7 +232,7 @@ def test_resource_hook_runs_post_deploy_and_writes_the_handover(tenant, tmp_path
     import pulumi
 
     from presencesync.config import load_settings
-    from presencesync.postdeploy import resource_hook
+    from presencesync.handover import resource_hook
 
     consent(tenant)
     for key, value in tenant.env().items():

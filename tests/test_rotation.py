@@ -68,7 +68,7 @@ def _as_resource(secret: ClientSecret) -> tuple:
 def _plan_on(day: date, facts, **overrides) -> Plan:
     """The whole program under the mock engine, as `pulumi preview` would run it on `day`."""
     def program() -> None:
-        from presencesync.postdeploy import resource_hook
+        from presencesync.handover import resource_hook
 
         tenant = Tenant(pulumi.get_stack(), from_pulumi(now=_midnight(day) + timedelta(hours=13)), resource_hook)
         for name, value in tenant.outputs.items():

@@ -1,0 +1,81 @@
+"""Handing over to Novus: the Pulumi resource hook that runs post-deploy within `pulumi up`, and the
+owner-only file and table of the five values the Novus page asks for."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from presencesync.config import Settings
+from presencesync.postdeploy import post_deploy
+from presencesync.stack_outputs import NOVUS_FIELDS, SECRET_FIELDS, Deployed
+
+
+def resource_hook(settings: Settings, known: Mapping[str, Any], wait_for: Sequence[Any]
+                  ) -> Callable[[Any], Awaitable[None]]:
+    """The after-create/after-update hook of the client secret Novus should hold.
+
+    The engine runs a hook before it answers the hooked resource's registration (and waits for it with
+    no timeout), so while it runs every Output of the secret, and of anything that depends on it, is
+    unresolved: awaiting one would hang `pulumi up` for good. So the secret's own value and end date come
+    from the hook's argument; `known` holds the other stack outputs, and `wait_for` the resources
+    post-deploy relies on (consent, licence), none of which may depend on the secret.
+    """
+    import asyncio
+
+    import pulumi
+
+    async def hook(args: pulumi.ResourceHookArgs) -> None:
+        await pulumi.Output.all(*(resource.urn for resource in wait_for)).future()
+        outputs = dict(await pulumi.Output.from_input(known).future() or {})
+        secret = dict(args.new_outputs or {})
+        value = secret.get("value")
+        value = await value.future() if isinstance(value, pulumi.Output) else value
+        outputs["novus"] = {**outputs.get("novus", {}), "clientSecret": value}
+        outputs["clientSecretEndDate"] = secret.get("endDate")
+        deployed = Deployed.from_outputs(outputs)
+        drift = await asyncio.to_thread(post_deploy, settings, deployed, check=False, now=datetime.now(UTC),
+                                        say=pulumi.log.info)
+        if drift:
+            raise pulumi.RunError("post-deploy failed: " + "; ".join(drift))
+        target = Path(f"novus-config.{pulumi.get_stack()}.json")
+        if notice := secret_change_notice(target, deployed):
+            pulumi.log.warn(f"post-deploy: {notice}")
+        write_handover(target, deployed)
+        for line in handover_table(deployed, show_secrets=False):
+            pulumi.log.info(line)
+        pulumi.log.info(f"post-deploy: wrote {target} (owner-only) with the Novus values")
+
+    return hook
+
+
+def secret_change_notice(path: Path, deployed: Deployed) -> str | None:
+    """What to tell the admin when the hand-over file at `path` holds another client secret than now."""
+    try:
+        before = json.loads(path.read_text(encoding="utf-8")).get("clientSecret")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if before is None or before == deployed.text("clientSecret"):
+        return None
+    deadline = (f"before {deployed.previous_client_secret_end_date}, when the one Novus has stops working"
+                if deployed.previous_client_secret_end_date else "now: the one Novus has was replaced")
+    return f"the client secret changed: enter the new one on the Novus page {deadline}"
+
+
+def write_handover(path: Path, deployed: Deployed) -> None:
+    """Write the Novus values as JSON, readable by the owner only, even if the file existed."""
+    data = json.dumps({k: deployed.text(k) for k, _ in NOVUS_FIELDS}, indent=2) + "\n"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(data)
+
+
+def handover_table(deployed: Deployed, *, show_secrets: bool) -> list[str]:
+    width = max(len(label) for _, label in NOVUS_FIELDS)
+    return [f"{label:<{width}}  {deployed.text(k) if show_secrets or k not in SECRET_FIELDS else '********'}"
+            for k, label in NOVUS_FIELDS]
