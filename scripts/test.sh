@@ -4,11 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-# The real Azure CLI, for the test that runs the az script: in its own virtualenv, installed once.
-if [ ! -x .cache/azure-cli/bin/az ]; then
-  python3 -m venv .cache/azure-cli
-  .cache/azure-cli/bin/pip install --quiet --disable-pip-version-check azure-cli==2.91.0
-fi
 # Debian packages the tests use: shellcheck (actionlint's run: checks), chromium (the fleet page, whose
 # browser test is skipped without it).
 missing=()
@@ -24,4 +19,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+# Two workers, one per core; each test's fake listens on an address of its own.
+.venv/bin/python -m pytest -n 2 "$@"

@@ -180,7 +180,8 @@ class FakeEntra:
             if server is not self.realm:
                 server.socket = context.wrap_socket(server.socket, server_side=True)
             server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            # A short poll interval: shutdown() waits up to one poll, and every test closes a fake.
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         self.url = f"https://{self.address}:{self.server.server_address[1]}"
         self.arm_url = f"https://{self.address}:{self.arm.server_address[1]}"
 

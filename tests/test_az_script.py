@@ -28,8 +28,8 @@ ADMIN = User("admin@contoso.com", "Adm1n-Pa55word!")
 SYNC_USER = "sync@contoso.com"
 SYNC_PASSWORD = "Sync-Us3r-Pa55word!"
 
-pytestmark = pytest.mark.skipif(not AZ.exists(), reason="the Azure CLI is not in .cache/azure-cli "
-                                                        "(bash scripts/test.sh installs it)")
+pytestmark = [pytest.mark.az, pytest.mark.skipif(not AZ.exists(), reason="the Azure CLI is not in "
+                                                  ".cache/azure-cli (bash scripts/test_az.sh installs it)")]
 
 
 @pytest.fixture
@@ -127,9 +127,10 @@ def test_the_script_sets_a_tenant_up_and_can_run_again(az_tenant, tmp_path, prof
         {k: state[k] for k in ("grants", "roles", "owners", "secrets")}
     assert "Client secret: (unchanged: the secret 'presencesync (Novus)' Novus has is valid until" in again.stdout
 
-    renewed = run_script(script, env, NEW_SECRET="1")
-    assert renewed.returncode == 0, renewed.stderr
-    assert directory_state(fake)["secrets"] == ["presencesync (Novus)"] * 2
+    if profile == "graph":  # once is enough: the step is the same in both profiles
+        renewed = run_script(script, env, NEW_SECRET="1")
+        assert renewed.returncode == 0, renewed.stderr
+        assert directory_state(fake)["secrets"] == ["presencesync (Novus)"] * 2
 
 
 def test_a_failing_command_stops_the_script_with_its_own_message(az_tenant, tmp_path):
