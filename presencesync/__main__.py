@@ -1,3 +1,5 @@
+"""`python -m presencesync`: the commands (cli.py)."""
+
 import sys
 
 from presencesync.cli import main

@@ -49,8 +49,10 @@ class Deadline:
     """One overall time budget shared by every retry of a run, with capped, jittered backoff."""
 
     seconds: float
-    base: float = 0.5
-    cap: float = 8.0
+    base: float = 0.25
+    # Waits for the directory (replication) end within a second of its consistency; throttling says how
+    # long to wait itself (Retry-After), and the deadline bounds the number of tries.
+    cap: float = 1.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     started: float = field(default=-1.0)
