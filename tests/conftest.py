@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fake_entra import FakeEntra, RealmPortUnavailableError  # noqa: E402
+from fake_entra import App, FakeEntra, RealmPortUnavailableError  # noqa: E402
 
 from presencesync.offline_plan import Plan, ResourceApi, TenantFacts, run_program  # noqa: E402
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE  # noqa: E402
@@ -137,3 +137,14 @@ def post_deploy(fake: FakeEntra, tmp_path: Path, *args: str, consent_mode: str =
 def assert_no_secret(done, fake: FakeEntra) -> None:
     for secret in (CLIENT_SECRET, PASSWORD, DEPLOYER_SECRET, *fake.directory.issued_tokens):
         assert secret not in done.stdout + done.stderr
+
+
+@pytest.fixture
+def tenant(fake: FakeEntra) -> FakeEntra:
+    """The fake tenant with the deployer's app and both resource APIs (Graph offering User.Read);
+    a module's own `tenant` fixture may build on it."""
+    d = fake.directory
+    d.add_app(App(DEPLOYER_APP, {DEPLOYER_SECRET}))
+    d.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
+    d.add_resource_api(MICROSOFT_GRAPH, {"User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d"})
+    return fake

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DEPLOYER_APP, DEPLOYER_SECRET, SKYPE_SCOPES, deployer_env, needs_example_stack, run, write_stack
-from fake_entra import App, FakeEntra
+from fake_entra import App
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
 
@@ -64,14 +64,6 @@ def test_check_with_hook_consent_lists_no_grants(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "PermissionGrant" not in done.stdout
     assert done.stdout.startswith("4 resources for profile ucwa, consent hook:")
-
-
-@pytest.fixture
-def tenant(fake: FakeEntra) -> FakeEntra:
-    fake.directory.add_app(App(DEPLOYER_APP, {DEPLOYER_SECRET}))
-    fake.directory.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
-    fake.directory.add_resource_api(MICROSOFT_GRAPH, {"User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d"})
-    return fake
 
 
 def test_manifest_reads_unpublished_ids_from_the_tenant(tenant):

@@ -21,12 +21,11 @@ from typing import Any
 import grpc
 import pytest
 from conftest import DEPLOYER, DEPLOYER_APP, DEPLOYER_SECRET, ROOT, SKYPE_SCOPES
-from fake_entra import App, FakeEntra
+from fake_entra import FakeEntra
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from presencesync import policies
-from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
 
 SECRET = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}  # the engine's secret marker
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown value in a preview
@@ -41,15 +40,6 @@ def serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], analyzer_pb2_gr
     assert port.isdigit(), (pack.stderr.read() if pack.stderr else b"").decode()[-2000:]
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     return pack, analyzer_pb2_grpc.AnalyzerStub(channel)
-
-
-@pytest.fixture
-def tenant(fake: FakeEntra) -> FakeEntra:
-    d = fake.directory
-    d.add_app(App(DEPLOYER_APP, {DEPLOYER_SECRET}))
-    d.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
-    d.add_resource_api(MICROSOFT_GRAPH, {"User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d"})
-    return fake
 
 
 @pytest.fixture

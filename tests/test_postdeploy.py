@@ -14,10 +14,8 @@ from conftest import (
     CLIENT_ID,
     CLIENT_SECRET,
     DEPLOYER_APP,
-    DEPLOYER_SECRET,
     PASSWORD,
     ROOT,
-    SKYPE_SCOPES,
     UPN,
     assert_no_secret,
     consent,
@@ -30,15 +28,13 @@ from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
 
 
 @pytest.fixture
-def tenant(fake: FakeEntra) -> FakeEntra:
-    d = fake.directory
-    d.add_app(App(DEPLOYER_APP, {DEPLOYER_SECRET}))
-    d.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
-    d.add_resource_api(MICROSOFT_GRAPH, {"User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d"})
+def tenant(tenant: FakeEntra) -> FakeEntra:
+    """conftest's tenant, with the sync user and the new app it owns."""
+    d = tenant.directory
     user = User(UPN, PASSWORD)
     d.users[UPN] = user
     d.add_app(App(CLIENT_ID, {CLIENT_SECRET}, owners={user.id}))
-    return fake
+    return tenant
 
 
 def test_resource_mode_verifies_and_hands_over_an_owner_only_file(tenant, tmp_path):
