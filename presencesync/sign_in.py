@@ -83,10 +83,15 @@ class Tokens:
         self.deployed = deployed
         self.deadline = deadline
         self.wait = wait_for_consent
-        self.app = msal.ConfidentialClientApplication(
-            deployed.text("clientId"), client_credential=deployed.text("clientSecret"),
-            authority=endpoints.authority(deployed.directory_tenant_id), instance_discovery=False,
-            http_client=self.session, http_cache=self.http_cache, token_cache=self.token_cache)
+        authority = endpoints.authority(deployed.directory_tenant_id)
+        try:  # msal reads the authority's discovery document here
+            self.app = msal.ConfidentialClientApplication(
+                deployed.text("clientId"), client_credential=deployed.text("clientSecret"), authority=authority,
+                instance_discovery=False, http_client=self.session, http_cache=self.http_cache,
+                token_cache=self.token_cache)
+        except (requests.RequestException, ValueError) as error:
+            raise StepFailedError("sign-in", f"cannot read the sign-in endpoint {authority} ({type(error).__name__}); "
+                                  "check the network, and directoryTenantId in the stack outputs") from None
 
     def warm_up(self) -> None:
         """Ask the sync user's realm now (msal keeps the answer), beside other work: the password

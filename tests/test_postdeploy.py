@@ -21,6 +21,8 @@ from conftest import (
     consent,
     outputs,
     post_deploy,
+    run,
+    write_stack,
 )
 from fake_entra import App, FakeEntra, Fault, User
 
@@ -267,3 +269,14 @@ def test_output_into_a_missing_directory_or_onto_a_directory_fails_before_any_si
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: --output {target}: ") and len(done.stderr.splitlines()) == 1
     assert tenant.directory.token_requests == [] and tenant.directory.seen == []
+
+
+def test_an_unreachable_sign_in_endpoint_is_one_line(tenant, tmp_path):
+    stack = write_stack(tmp_path, {"presencesync:syncUser": {"userPrincipalName": UPN},
+                                   "presencesync:syncUserPassword": {"secure": "v1:x"}})
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs(tenant)))
+    closed = f"https://{tenant.address}:1"  # nothing listens there
+    done = run("post-deploy", "--config", str(stack), "--outputs", str(tmp_path / "outputs.json"), "--project-dir",
+               str(tmp_path), "--check", env={**tenant.env(), "PRESENCESYNC_AUTHORITY_HOST": closed})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: sign-in: cannot read the sign-in endpoint {closed}/")
