@@ -119,8 +119,20 @@ def expected_permissions_only(tenant_ids: TenantIds) -> Validate:
 
 
 def _ids_of_kind(tenant_ids: TenantIds, kind: str, report: ReportViolation) -> set[str] | None:
+    found: set[str] = set()
+    for profile in PROFILES:
+        expected = _looked_up(tenant_ids, profile, report)
+        if expected is None:
+            return None
+        found |= {i for (_, k), ids in expected.items() if k == kind for i in ids}
+    return found
+
+
+def _looked_up(tenant_ids: TenantIds, profile: Profile, report: ReportViolation
+               ) -> Mapping[tuple[str, str], frozenset[str]] | None:
+    """The tenant's permission IDs for `profile`, or None once a failed lookup is reported."""
     try:
-        return {i for profile in PROFILES for (_, k), ids in tenant_ids(profile).items() if k == kind for i in ids}
+        return tenant_ids(profile)
     except Exception as error:  # a lookup that fails must say so, not crash the preview
         report(f"cannot read the permission IDs from the tenant, so cannot check them: {error}", None)
         return None
@@ -135,10 +147,8 @@ def _check_requested(application: Mapping[str, Any], tenant_ids: TenantIds, repo
         report(f"the app requests APIs {', '.join(sorted(requested))}; profile {profile} requests exactly "
                f"{', '.join(sorted(apis))}", None)
         return
-    try:
-        expected = tenant_ids(profile)
-    except Exception as error:  # a lookup that fails must say so, not crash the preview
-        report(f"cannot read the permission IDs from the tenant, so cannot check them: {error}", None)
+    expected = _looked_up(tenant_ids, profile, report)
+    if expected is None:
         return
     for app_id, accesses in requested.items():
         api = apis[app_id]
