@@ -170,10 +170,6 @@ def test_ucwa_to_graph_in_hook_mode_grants_the_app_roles_then_proves_graph(tenan
     assert d.app_roles(client_id) == []
     switched = up(facts, fake, first, consent="hook", profile="graph")
     assert switched.error is None, switched.error
-    ops = switched.operations()
-    assert ops["application"] == "update" and ops["service-principal"] == "same" and ops["client-secret"] == "same"
-    assert switched.hooks_run == ["before_update profile-switch of application",
-                                  "after_update tenant-changed of application"]
     # Consent in hook mode, then the Graph proof: the app roles are granted and the app's token carries them.
     assert d.app_roles(client_id) == ["Presence.ReadWrite.All", "User.ReadBasic.All"]
     graph_grant = next(g for g in d.grants.values() if g["resourceId"] == d.service_principals[MICROSOFT_GRAPH]["id"])
@@ -181,6 +177,11 @@ def test_ucwa_to_graph_in_hook_mode_grants_the_app_roles_then_proves_graph(tenan
     assert len(proofs(caplog)) == 2
     assert any(r.get("grant_type") == "client_credentials" and r.get("client_id") == client_id
                for r in d.token_requests)
+    # What ran: the application's update (its hooks), nothing else; the client ID and secret stay.
+    ops = switched.operations()
+    assert ops["application"] == "update" and ops["service-principal"] == "same" and ops["client-secret"] == "same"
+    assert switched.hooks_run == ["before_update profile-switch of application",
+                                  "after_update tenant-changed of application"]
 
 
 def test_a_redirect_uri_added_is_proven(tenant, caplog):
