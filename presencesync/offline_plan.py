@@ -80,9 +80,9 @@ class Registration:
     after_create_hooks: list[str] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)  # URNs
     after_update_hooks: list[str] = field(default_factory=list)
-    before_update_hooks: list[str] = field(default_factory=list)
     operation: str = "create"  # create, update, replace or same, against the previous run
     state: dict[str, Any] = field(default_factory=dict)  # what the provider answered (the outputs)
+    urn: str = ""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -177,6 +177,11 @@ class _Mocks(pulumi.runtime.Mocks):
             return {"clientId": "(deployer)", "objectId": facts.deployer_object_id, "tenantId": facts.tenant_id}
         if args.token == "azuread:index/getDomains:getDomains":
             return {"domains": [{"domainName": facts.default_domain, "default": True, "verified": True}]}
+        if args.token == "azuread:index/getServicePrincipals:getServicePrincipals":
+            present = [a for a in args.args["clientIds"] if a in facts.resource_apis]
+            return {"clientIds": present, "objectIds": [facts.resource_apis[a].object_id for a in present],
+                    "servicePrincipals": [{"clientId": a, "objectId": facts.resource_apis[a].object_id}
+                                          for a in present]}
         if args.token == "azuread:index/getServicePrincipal:getServicePrincipal":
             app_id = args.args["clientId"]
             sp = facts.resource_apis[app_id]
@@ -236,9 +241,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         """
         inputs = _plain(json_format.MessageToDict(request.object))
         old = self.previous.get((request.parent, request.type, request.name))
-        operation = "create"
-        if old is not None:
-            operation = provider_schema.diff(request.type, old.inputs, inputs).operation if request.custom else "same"
+        operation = "create" if old is None else provider_schema.diff(request.type, old.inputs, inputs).operation \
+            if request.custom else "same" if old.inputs == inputs else "update"  # a component: its inputs alone
         self.recording.steps[(request.type, request.name)] = (operation, old)
         if operation == "update":
             for name in request.hooks.before_update:
@@ -252,9 +256,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
                 ignore_changes=list(request.ignoreChanges), id=response.id,
                 after_create_hooks=list(request.hooks.after_create), depends_on=list(request.dependencies),
-                after_update_hooks=list(request.hooks.after_update),
-                before_update_hooks=list(request.hooks.before_update), operation=operation,
-                state=_plain(json_format.MessageToDict(response.object))))
+                after_update_hooks=list(request.hooks.after_update), operation=operation,
+                state=_plain(json_format.MessageToDict(response.object)), urn=response.urn))
             if old is not None and operation == "replace":
                 self.plan.deleted.append(old)
         kind = {"create": "after_create", "replace": "after_create", "update": "after_update"}.get(operation)

@@ -24,7 +24,7 @@ from presencesync.names import (
     SERVICE_PRINCIPAL_NAME,
     consent_name,
 )
-from presencesync.permissions import PROFILES, ApiPermissions, PermissionNotFoundError, role_ids, scope_ids
+from presencesync.permissions import PROFILES, ApiPermissions, PermissionNotFoundError, Profile, role_ids, scope_ids
 from presencesync.sync_user import sync_user
 
 # Builds the post-deploy step from the settings; it takes the stack outputs, resolved (the program
@@ -49,8 +49,7 @@ class Tenant(pulumi.ComponentResource):
         endpoints = endpoints_for(settings.environment)
 
         deployer = azuread.get_client_config_output(opts=lookup)
-        resource_sps = {api.app_id: azuread.get_service_principal_output(client_id=api.app_id, opts=lookup)
-                        for api in apis}
+        resource_sps = _resource_service_principals(settings.profile, lookup)
 
         # Step 6: the sync user, existing or created (with a licence through a group).
         sync_user_id, user_resources = sync_user(settings, deployer.object_id, child, lookup)
@@ -135,6 +134,30 @@ class Tenant(pulumi.ComponentResource):
         if watch is not None and post_deploy is not None:
             watch.after_all([application, service_principal, *grants, *user_resources, *passwords.values()],
                             self.outputs, post_deploy(settings))
+
+
+def _resource_service_principals(profile: Profile, lookup: pulumi.InvokeOptions
+                                 ) -> dict[str, pulumi.Output[azuread.GetServicePrincipalResult]]:
+    """The resource APIs' service principals, read once the tenant is known to have each (else one line)."""
+    apis = PROFILES[profile]
+    found = azuread.get_service_principals_output(client_ids=[api.app_id for api in apis], ignore_missing=True,
+                                                  opts=lookup)
+
+    def all_there(result: azuread.GetServicePrincipalsResult) -> bool:
+        have = {sp.client_id for sp in result.service_principals}
+        for api in apis:
+            if api.app_id not in have:  # Skype's: retired, and missing in tenants that never had it
+                raise pulumi.RunError(
+                    f"presencesync:profile: {profile} needs the {api.api} service principal (app ID {api.app_id}), "
+                    f"which the tenant does not have: add it with az ad sp create --id {api.app_id}, or keep profile "
+                    "graph")
+        return True
+
+    def read(app_id: str) -> pulumi.Output[azuread.GetServicePrincipalResult]:
+        return found.apply(all_there).apply(
+            lambda _: azuread.get_service_principal_output(client_id=app_id, opts=lookup))
+
+    return {api.app_id: read(api.app_id) for api in apis}
 
 
 def _required_access(api: ApiPermissions, resource_sp: pulumi.Output[azuread.GetServicePrincipalResult]

@@ -250,6 +250,20 @@ def test_a_profile_switch_under_manual_consent_stops_before_the_application_chan
     assert "application" not in {r.name for r in switched.resources}
 
 
+def test_back_to_ucwa_in_a_tenant_without_skype_stops_before_anything_changes(tenant):
+    fake, facts = tenant
+    first = up(facts, fake, profile="graph")
+    no_skype = TenantFacts(**{**facts.__dict__, "resource_apis": {
+        MICROSOFT_GRAPH: facts.resource_apis[MICROSOFT_GRAPH]}})
+    writes = len(fake.directory.writes())
+    back = up(no_skype, fake, first, profile="ucwa")
+    assert back.error == ("presencesync:profile: ucwa needs the Skype for Business Online service principal (app ID "
+                          f"{SKYPE_FOR_BUSINESS_ONLINE}), which the tenant does not have: add it with az ad sp create "
+                          f"--id {SKYPE_FOR_BUSINESS_ONLINE}, or keep profile graph")
+    assert {r.name for r in back.resources if r.type.startswith("azuread:")} == set()  # none registered
+    assert back.hooks_run == [] and back.deleted == [] and len(fake.directory.writes()) == writes
+
+
 def test_the_model_catches_a_hook_that_awaits_its_own_resource(tenant):
     """A hook that waits on an Output of the resource it is bound to never returns under the engine."""
     fake, facts = tenant
