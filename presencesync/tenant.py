@@ -81,17 +81,20 @@ class Tenant(pulumi.ComponentResource):
 
         # Step 2's "Grant admin consent": one AllPrincipals grant per resource API for the delegated
         # scopes, one app role assignment per application permission. In the hook and manual modes
-        # the post-deploy step grants or waits for consent instead.
+        # the post-deploy step grants or waits for consent instead. A consent the stack stops declaring (a
+        # change of profile or of consent mode) is left in Entra ID, so Novus keeps signing in until it has moved
+        # (README, "Moving a tenant to Graph presence"); Entra ID removes it with the service principal.
         grants: list[pulumi.CustomResource] = []
+        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(retain_on_delete=True))
         for api in apis if settings.consent == "resource" else ():
             resource_sp = resource_sps[api.app_id]
             grants.append(azuread.ServicePrincipalDelegatedPermissionGrant(
                 consent_name(api), service_principal_object_id=service_principal.object_id,
-                resource_service_principal_object_id=resource_sp.object_id, claim_values=list(api.scopes), opts=child))
+                resource_service_principal_object_id=resource_sp.object_id, claim_values=list(api.scopes), opts=kept))
             app_role_ids = _resolved(resource_sp.app_role_ids, api, role_ids)
             for index, role in enumerate(api.roles):
                 grants.append(azuread.AppRoleAssignment(
-                    consent_name(api, role), app_role_id=app_role_ids[index], opts=child,
+                    consent_name(api, role), app_role_id=app_role_ids[index], opts=kept,
                     principal_object_id=service_principal.object_id, resource_object_id=resource_sp.object_id))
 
         # Step 4's client secret(s) (client_secrets.py says which secrets and when each is replaced). A

@@ -184,6 +184,23 @@ def test_ucwa_to_graph_in_hook_mode_grants_the_app_roles_then_proves_graph(tenan
                                   "after_update tenant-changed of application"]
 
 
+def test_ucwa_to_graph_in_resource_mode_keeps_the_skype_grant_until_novus_has_moved(tenant, caplog):
+    fake, facts = tenant
+    d = fake.directory
+    first = up(facts, fake, publicClient="true")
+    client_id = first.one(APP).state["clientId"]
+    skype = d.service_principals[SKYPE_FOR_BUSINESS_ONLINE]["id"]
+    switched = up(facts, fake, first, profile="graph", publicClient="true")
+    assert switched.error is None, switched.error
+    assert {n: o for n, o in switched.operations().items() if o != "same"} == {
+        "application": "update", "consent-microsoft-graph": "update",
+        "consent-microsoft-graph-presence-readwrite-all": "create", "consent-microsoft-graph-user-readbasic-all": "create"}
+    assert [(r.name, r.retain_on_delete) for r in switched.deleted] == [("consent-skype-for-business-online", True)]
+    assert [g["scope"] for g in d.grants.values() if g["resourceId"] == skype] == ["Contacts.ReadWrite User.ReadWrite"]
+    assert d.app_roles(client_id) == ["Presence.ReadWrite.All", "User.ReadBasic.All"]
+    assert len(proofs(caplog)) == 2
+
+
 def test_a_redirect_uri_added_is_proven(tenant, caplog):
     fake, facts = tenant
     first = up(facts, fake)

@@ -90,11 +90,14 @@ HELD_BY_NOVUS = {"application", "service-principal", "client-secret"}  # client 
 
 @pytest.mark.parametrize("consent", ["resource", "hook"])
 def test_ucwa_to_graph_updates_in_place_and_keeps_the_client_id_and_secret(plan, consent):
-    shown = changes(plan(consent=consent), plan(consent=consent, profile="graph"))
+    ucwa = plan(consent=consent)
+    shown = changes(ucwa, plan(consent=consent, profile="graph"))
     assert shown["replace"] == {}
     assert shown["update"]["application"] == {"requiredResourceAccesses", "web", "fallbackPublicClientEnabled"}
     assert "service-principal" not in shown["update"] and "client-secret" not in shown["update"]
     if consent == "resource":
+        # The Skype grant leaves the stack but stays in Entra ID, so Novus's UCWA sign-ins go on until it moves.
+        assert all(r.retain_on_delete for r in ucwa.of_type(provider_schema.DELEGATED_GRANT))
         assert shown["update"]["consent-microsoft-graph"] == {"claimValues"}
         assert shown["create"] == {"consent-microsoft-graph-presence-readwrite-all",
                                    "consent-microsoft-graph-user-readbasic-all"}
