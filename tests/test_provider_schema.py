@@ -193,6 +193,16 @@ def test_ids_are_sent_in_lower_case_and_dates_as_graph_stores_them(plan):
     assert all("startDate" not in r.inputs and r.inputs["endDate"].endswith("T00:00:00Z") for r in rotated)
 
 
+def test_a_rotated_secret_without_a_start_date_is_not_replaced(plan):
+    """Earlier versions sent the period's first day as start_date; it is Optional + Computed, so leaving it
+    out keeps what the state has (no replace), and a secret created later starts when Entra ID adds it
+    (Graph addPassword: startDateTime "Optional. The default value is now"; the docs say nothing of a start
+    in the past, so the program never sends one)."""
+    for secret in plan(secretRotationDays="31").of_type(provider_schema.PASSWORD):
+        stored = {**secret.inputs, "startDate": "2026-10-27T00:00:00Z"}
+        assert provider_schema.diff(provider_schema.PASSWORD, stored, secret.inputs).operation == "same"
+
+
 def test_scope_ids_come_from_the_tenant_as_it_spells_them(plan):
     accesses = {a["resourceAppId"]: a for a in plan().one(provider_schema.APPLICATION).inputs["requiredResourceAccesses"]}
     ids = {access["id"] for a in accesses.values() for access in a["resourceAccesses"]}
