@@ -20,6 +20,7 @@ from presencesync.clouds import CLOUDS
 from presencesync.errors import PresenceSyncError
 from presencesync.names import AUDIENCES, PERSONAL_AUDIENCES
 from presencesync.permissions import PROFILE_NAMES, Profile
+from presencesync.sync_users import collection_problems, password_for, sizing_problem
 
 NAMESPACE = "presencesync"
 ENVIRONMENT_KEY = "azuread:environment"
@@ -43,6 +44,15 @@ DEFAULTS: dict[str, Any] = {
     "protect": False,
     "postDeploy": True,
     "postDeployTimeout": 300,
+    # The sync users: syncUser and syncUserPassword (one user) or syncUsers and syncUserPasswords (several).
+    # Neither form can be required, so both are declared with an empty default read as "not set" (syncUsers is
+    # not declared: an empty list is a mistake, not "not set"); the program requires exactly one form. The
+    # passwords cannot be declared secret: the CLI fills in a default and then refuses a secret key whose value
+    # is not encrypted, so the program checks that they are.
+    "syncUser": {},
+    "syncUserPassword": "",
+    "syncUserPasswords": {},
+    "watchedUsers": 0,  # 0: not said
 }
 # Defaults that depend on the profile or on other keys.
 PROFILE_DEFAULTS: dict[Profile, dict[str, Any]] = {
@@ -52,11 +62,11 @@ PROFILE_DEFAULTS: dict[Profile, dict[str, Any]] = {
     "graph": {"implicitGrant": {"accessTokens": False, "idTokens": False}, "publicClient": False},
 }
 DEFAULT_SECRET_EXPIRY = "2y"  # unless secretRotationDays is set
-REQUIRED = ("syncUser", "syncUserPassword")
+REQUIRED: tuple[str, ...] = ()
 # A boolean has no empty value to declare as "not set", so Pulumi.yaml does not declare this key.
-UNDECLARED = ("publicClient",)
+UNDECLARED = ("publicClient", "syncUsers")
 KNOWN_KEYS = (*DEFAULTS, *REQUIRED, *UNDECLARED)
-SECRET_KEYS = ("syncUserPassword",)
+SECRET_KEYS = ("syncUserPassword", "syncUserPasswords")  # must be encrypted in the stack (the program checks)
 
 PROFILES = PROFILE_NAMES
 Consent = Literal["resource", "hook", "manual"]
@@ -127,6 +137,11 @@ class Settings:
     post_deploy: bool
     post_deploy_timeout: int
     environment: str  # azuread:environment
+    # Novus's collection of sync users in its page order (the first is sync_user), their passwords, and how many
+    # people Novus follows (None: not said).
+    sync_users: tuple[SyncUser, ...] = ()
+    sync_user_passwords: tuple[Secret, ...] = ()
+    watched_users: int | None = None
 
     @property
     def secret_expiry(self) -> str | None:
@@ -194,16 +209,10 @@ def load_settings(
         r.problem("implicitGrant", "must stay off with profile graph, which has no browser sign-in; "
                   "remove the key (or set both to false)")
     secrets = _client_secrets(r, now)
-    sync_user = _sync_user(r)
-    password = r.optional("syncUserPassword")
-    if password is None:
-        r.problem("syncUserPassword", "is missing; set it with "
-                  "pulumi config set --secret presencesync:syncUserPassword")
-    elif "syncUserPassword" not in encrypted:
-        if not password:
-            r.problem("syncUserPassword", "is empty; set the sync user's password")
-        elif sync_user and sync_user.create and not 8 <= len(password) <= 256:
-            r.problem("syncUserPassword", "must be 8 to 256 characters for a new user; choose another")
+    sync_users = _sync_users(r, encrypted)
+    watched_users = _watched_users(r)
+    if sync_users and (too_few := sizing_problem(profile, watched_users, len(sync_users))):
+        r.problems.append(too_few)
     owners = tuple(r.strings("owners", lambda v: None if _GUID.match(v) else "is not an object ID (GUID)"))
     tenant_domain = r.optional("tenantDomain")
     if tenant_domain is not None and not _DOMAIN.match(tenant_domain):
@@ -220,7 +229,8 @@ def load_settings(
     public_client = r.boolean("publicClient", profile_defaults["publicClient"])
     if r.problems:
         raise ConfigError(r.problems)
-    assert sync_user is not None and secrets is not None and password is not None
+    assert sync_users and secrets is not None
+    sync_user, password = sync_users[0]
     return Settings(
         profile=profile, display_name=display_name, sign_in_audience=audience,
         redirect_uris=redirect_uris, logout_url=logout_url,
@@ -229,6 +239,8 @@ def load_settings(
         consent=consent, sync_user=sync_user, sync_user_password=Secret(password),
         owners=owners, tenant_domain=tenant_domain, protect=protect, post_deploy=post_deploy,
         post_deploy_timeout=timeout, environment=environment,
+        sync_users=tuple(u for u, _ in sync_users), sync_user_passwords=tuple(Secret(p) for _, p in sync_users),
+        watched_users=watched_users,
     )
 
 
@@ -254,65 +266,150 @@ def _client_secrets(r: _Reader, now: datetime) -> SecretPlan | None:
     return single_secret(expiry, end_date)
 
 
-def _sync_user(r: _Reader) -> SyncUser | None:
-    raw = r.optional("syncUser")
-    fix = "set it with pulumi config set --path presencesync:syncUser.userPrincipalName sync@contoso.com"
-    if raw is None:
-        r.problem("syncUser", f"is missing; {fix}")
-        return None
-    value = r.parse_json("syncUser", raw, dict, "an object")
-    if value is None:
+def _sync_user(r: _Reader, value: Any, key: str = "syncUser") -> SyncUser | None:
+    """One sync user's object (`syncUser`, or an item of `syncUsers`), or None with its problems noted."""
+    fix = f"set it with pulumi config set --path presencesync:{key}.userPrincipalName sync@contoso.com"
+    if not isinstance(value, dict):
+        r.problem(key, "is not an object; set it as a YAML map in the stack file or with pulumi config set --path")
         return None
     ok = True
     for extra in set(value) - set(SYNC_USER_KEYS):
-        r.problem(f"syncUser.{excerpt(str(extra))}", f"unknown key{_suggest(str(extra), SYNC_USER_KEYS)}; remove it")
+        r.problem(f"{key}.{excerpt(str(extra))}", f"unknown key{_suggest(str(extra), SYNC_USER_KEYS)}; remove it")
         ok = False
     upn = value.get("userPrincipalName")
     if not isinstance(upn, str) or not upn:
-        r.problem("syncUser.userPrincipalName", f"is missing; {fix}")
+        r.problem(f"{key}.userPrincipalName", f"is missing; {fix}")
         ok = False
     elif (why := _upn_problem(upn)) is not None:
-        r.problem("syncUser.userPrincipalName", f"'{excerpt(upn)}' {why}")
+        r.problem(f"{key}.userPrincipalName", f"'{excerpt(upn)}' {why}")
         ok = False
     create = value.get("create", False)
     if not isinstance(create, bool):
-        r.problem("syncUser.create", f"'{excerpt(str(create))}' is not true or false")
+        r.problem(f"{key}.create", f"'{excerpt(str(create))}' is not true or false")
         ok = False
     location = value.get("usageLocation")
     if location is not None and (not isinstance(location, str) or not _COUNTRY.match(location)):
-        r.problem("syncUser.usageLocation", f"'{excerpt(str(location))}' is not a two-letter country code, e.g. DK")
+        r.problem(f"{key}.usageLocation", f"'{excerpt(str(location))}' is not a two-letter country code, e.g. DK")
         ok = False
     sku = value.get("licenseSkuId")
     elsewhere = value.get("licensedElsewhere", False)
     if not isinstance(elsewhere, bool):
-        r.problem("syncUser.licensedElsewhere", f"'{excerpt(str(elsewhere))}' is not true or false")
+        r.problem(f"{key}.licensedElsewhere", f"'{excerpt(str(elsewhere))}' is not true or false")
         ok = False
     elif elsewhere and (create is not True or sku is not None):
-        r.problem("syncUser.licensedElsewhere", "applies only to a created user without syncUser.licenseSkuId; "
+        r.problem(f"{key}.licensedElsewhere", "applies only to a created user without syncUser.licenseSkuId; "
                   "remove one of the two")
         ok = False
     elif create is True and sku is None and not elsewhere:
-        r.problem("syncUser.licenseSkuId", "is required for a created sync user, which needs an Office 365 "
+        r.problem(f"{key}.licenseSkuId", "is required for a created sync user, which needs an Office 365 "
                   "licence (E1 or higher) to sign in to Teams: set it and syncUser.usageLocation, or set "
                   "syncUser.licensedElsewhere: true if the licence is given another way")
         ok = False
     if sku is not None:
         if not isinstance(sku, str) or not _GUID.match(sku):
-            r.problem("syncUser.licenseSkuId", f"'{excerpt(str(sku))}' is not a SKU ID (GUID); "
+            r.problem(f"{key}.licenseSkuId", f"'{excerpt(str(sku))}' is not a SKU ID (GUID); "
                       "find it with: az rest --url https://graph.microsoft.com/v1.0/subscribedSkus")
             ok = False
         elif create is not True:
-            r.problem("syncUser.licenseSkuId", "applies only with syncUser.create: true; "
+            r.problem(f"{key}.licenseSkuId", "applies only with syncUser.create: true; "
                       "license an existing user yourself, or remove the key")
             ok = False
         elif location is None:
-            r.problem("syncUser.usageLocation", "is required to license a user; set the user's "
+            r.problem(f"{key}.usageLocation", "is required to license a user; set the user's "
                       "two-letter country code, e.g. DK")
             ok = False
     if not ok:
         return None
     return SyncUser(user_principal_name=str(upn), create=bool(create), usage_location=location,
                     license_sku_id=sku)
+
+
+def _sync_users(r: _Reader, encrypted: frozenset[str]) -> list[tuple[SyncUser, str]]:
+    """Novus's sync users with their passwords, from the one-user form (syncUser, syncUserPassword) or the
+    collection (syncUsers, syncUserPasswords); empty with the problems noted. An encrypted password (only
+    offline) counts as present and reads as "(encrypted)"."""
+    one, password = r.optional("syncUser"), r.optional("syncUserPassword")
+    many, passwords = r.values.get(f"{NAMESPACE}:syncUsers"), r.optional("syncUserPasswords")
+    if one is not None and many is not None:
+        r.problem("syncUsers", "cannot be combined with presencesync:syncUser; keep one form (for several sync users "
+                  "list them all in syncUsers, their passwords in syncUserPasswords)")
+        return []
+    if many is None:
+        if passwords is not None:
+            r.problem("syncUserPasswords", "belongs with presencesync:syncUsers; with syncUser give the password in "
+                      "presencesync:syncUserPassword")
+        if one is None:
+            r.problem("syncUser", "is missing; set it with pulumi config set --path presencesync:syncUser."
+                      "userPrincipalName sync@contoso.com (or list several sync users in presencesync:syncUsers)")
+        if password is None:
+            r.problem("syncUserPassword", "is missing; set it with "
+                      "pulumi config set --secret presencesync:syncUserPassword")
+        value = r.parse_json("syncUser", one, dict, "an object") if one is not None else None
+        user = _sync_user(r, value) if value is not None else None
+        if user is None or password is None:
+            return []
+        return [(user, password)] if _password_ok(r, "syncUserPassword", user, password,
+                                                  "syncUserPassword" in encrypted) else []
+    if password is not None:
+        r.problem("syncUserPassword", "belongs with presencesync:syncUser; with syncUsers give each password in "
+                  "presencesync:syncUserPasswords")
+    items = r.parse_json("syncUsers", many, list, "an array")
+    secrets = r.parse_json("syncUserPasswords", passwords or "{}", dict, "an object")
+    if items is None or secrets is None:
+        return []
+    if not items:
+        r.problem("syncUsers", "is an empty list; list at least one sync user, or use presencesync:syncUser")
+        return []
+    users = [_sync_user(r, item, f"syncUsers[{i}]") for i, item in enumerate(items)]
+    found = [u for u in users if u is not None]
+    if len(found) < len(users):
+        return []
+    before = len(r.problems)
+    r.problems += collection_problems([u.user_principal_name for u in found], secrets)
+    skus = sorted({u.license_sku_id for u in found if u.license_sku_id})
+    if len(skus) > 1:
+        r.problem("syncUsers", f"names {len(skus)} licence SKUs ({', '.join(skus)}), and the created sync users share "
+                  "one licence group; give them one licenseSkuId")
+    if len(r.problems) > before:
+        return []
+    collection = []
+    for user in found:
+        upn = user.user_principal_name
+        value = password_for(upn, secrets)
+        key = f"syncUserPasswords[\"{upn}\"]"
+        sealed = isinstance(value, dict) and set(value) == {"secure"}
+        if f"{NAMESPACE}:syncUserPasswords" in encrypted and not sealed:
+            r.problem(key, "is in plain text in the stack file; remove it and set it with pulumi config set "
+                      f"--secret --path 'presencesync:{key}' PASSWORD")
+        elif not sealed and not isinstance(value, str):
+            r.problem(key, "is not a string; set it with pulumi config set --secret --path")
+        elif _password_ok(r, key, user, "(encrypted)" if sealed else value, sealed):
+            collection.append((user, "(encrypted)" if sealed else value))
+    return collection if len(collection) == len(found) else []
+
+
+def _password_ok(r: _Reader, key: str, user: SyncUser, password: str, encrypted: bool) -> bool:
+    if encrypted:
+        return True  # checked when Pulumi decrypts it
+    if not password:
+        r.problem(key, "is empty; set the sync user's password")
+        return False
+    if user.create and not 8 <= len(password) <= 256:
+        r.problem(key, "must be 8 to 256 characters for a new user; choose another")
+        return False
+    return True
+
+
+def _watched_users(r: _Reader) -> int | None:
+    """How many people Novus follows; the declared default 0 reads as not said."""
+    value = r.optional("watchedUsers")
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        r.problem("watchedUsers", f"'{excerpt(value)}' is not a positive whole number; set how many people Novus "
+                  "follows, e.g. 2400, or remove the key")
+        return None
+    return int(value)
 
 
 class _Reader:
@@ -330,7 +427,7 @@ class _Reader:
         """The key's value, or None where it is absent or holds its declared "not set" default."""
         value = self.values.get(f"{NAMESPACE}:{key}")
         default = DEFAULTS.get(key)
-        if value is not None and default in ("", 0) and value == str(default):
+        if value is not None and default in ("", 0, {}) and value == str(default):
             return None
         return value
 
@@ -487,7 +584,13 @@ def from_pulumi(now: datetime) -> Settings:
 
     # The language host hands config over in PULUMI_CONFIG; tests and `check` set it directly.
     values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    # Pulumi.yaml cannot declare the passwords secret (see DEFAULTS), so the program refuses plain text.
+    plain = [k for k in SECRET_KEYS if values.get(f"{NAMESPACE}:{k}", str(DEFAULTS[k])) not in ("", "{}")
+             and not runtime_config.is_config_secret(f"{NAMESPACE}:{k}")]
     try:
+        if plain:
+            raise ConfigError([f"{NAMESPACE}:{k}: is not encrypted; set it with pulumi config set --secret"
+                               f"{' --path' if k.endswith('s') else ''} {NAMESPACE}:{k}" for k in plain])
         return load_settings(values, now=now)
     except ConfigError as error:
         raise pulumi.RunError(f"the stack's config has {len(error.problems)} problem(s):\n{error}") from None

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from presencesync.config import ConfigError, Settings, excerpt, load_settings
+from presencesync.config import NAMESPACE, SECRET_KEYS, ConfigError, Settings, excerpt, load_settings
 from presencesync.stack_file import StackConfig, StackFileError, as_program_text, parse_yaml, read_stack_config
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
@@ -75,6 +75,7 @@ def apply_gate(project: Project, stack_name: str, stack: StackConfig) -> tuple[d
     every reason the CLI would refuse the stack, one line each naming the key and the fix."""
     values = dict(stack.values)
     problems: list[str] = []
+    program_secrets = {f"{NAMESPACE}:{k}" for k in SECRET_KEYS}
     for name, declared in sorted(project.config.items()):
         key = name if ":" in name else f"{project.name}:{name}"
         if key not in values:
@@ -90,7 +91,8 @@ def apply_gate(project: Project, stack_name: str, stack: StackConfig) -> tuple[d
                 problems.append(f"{key}: Stack '{stack_name}' is missing configuration value '{name}', so the "
                                 f"Pulumi CLI refuses to run it; {_how_to_set(key, declared)}")
             continue
-        if declared.secret and key not in stack.encrypted:
+        # The sync users' passwords cannot be declared secret (config.py, DEFAULTS) but must be encrypted all the same.
+        if (declared.secret or key in program_secrets) and key not in stack.encrypted:
             problems.append(f"{key}: must be encrypted, and is in plain text in the stack file; remove it from the "
                             f"file and set it with pulumi config set --secret {key}")
             continue
@@ -132,7 +134,7 @@ def _atoi(text: str) -> bool:
 
 
 def _how_to_set(key: str, declared: Declared) -> str:
-    if declared.secret:
+    if declared.secret or key.removeprefix(f"{NAMESPACE}:") in SECRET_KEYS:
         return f"set it with pulumi config set --secret {key}"
     if declared.type == "object":
         return f"set it as a YAML map in the stack file, or with pulumi config set --path {key}.FIELD VALUE"

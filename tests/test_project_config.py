@@ -71,9 +71,6 @@ def test_the_gate_refuses_what_the_cli_refuses_one_line_each(tmp_path):
         "set it in the stack file, or with pulumi config set presencesync:protect VALUE",
         "presencesync:redirectUris: must be of type 'array<string>' ('[1]'), or the Pulumi CLI refuses the stack; "
         "set it as a YAML list in the stack file, or with pulumi config set --path 'presencesync:redirectUris[0]' VALUE",
-        "presencesync:syncUser: Stack 'customer-a' is missing configuration value 'syncUser', so the Pulumi CLI "
-        "refuses to run it; set it as a YAML map in the stack file, or with pulumi config set --path "
-        "presencesync:syncUser.FIELD VALUE",
         "presencesync:syncUserPassword: must be encrypted, and is in plain text in the stack file; remove it from "
         "the file and set it with pulumi config set --secret presencesync:syncUserPassword",
     ]
