@@ -1,4 +1,5 @@
-"""The sync user (guide step 6): an existing user looked up, or one the tenant creates and licenses."""
+"""The sync users (guide step 6, for each user of Novus's collection): existing users looked up, or users the
+tenant creates and licenses through one licence group."""
 
 from __future__ import annotations
 
@@ -6,37 +7,46 @@ import pulumi
 import pulumi_azuread as azuread
 
 from presencesync.config import Settings
+from presencesync.sync_users import LICENCE_NAME, resource_name
 
 
-def sync_user(settings: Settings, deployer_id: pulumi.Output[str], child: pulumi.ResourceOptions,
-              lookup: pulumi.InvokeOptions) -> tuple[pulumi.Output[str], list[pulumi.CustomResource]]:
-    """The sync user's object ID, and the resources that create and license it (children of `child`'s parent)."""
-    wanted = settings.sync_user
-    if not wanted.create:
-        return azuread.get_user_output(user_principal_name=wanted.user_principal_name, opts=lookup).object_id, []
-    user = azuread.User(
-        "sync-user",
-        user_principal_name=wanted.user_principal_name,
-        display_name=f"{settings.display_name} sync user",
-        mail_nickname=wanted.user_principal_name.split("@")[0],
-        password=pulumi.Output.secret(settings.sync_user_password.reveal()),
-        force_password_change=False,
-        disable_password_expiration=True,
-        usage_location=wanted.usage_location,
-        opts=child,
-    )
-    if not wanted.license_sku_id:
-        return user.object_id, [user]
+def sync_users(settings: Settings, deployer_id: pulumi.Output[str], child: pulumi.ResourceOptions,
+               lookup: pulumi.InvokeOptions) -> tuple[list[pulumi.Output[str]], list[pulumi.CustomResource]]:
+    """Each sync user's object ID, and the resources that create and license them (children of `child`'s parent).
+    The first user keeps the one-user form's resource names, so a stack that moves to syncUsers keeps its user."""
+    ids: list[pulumi.Output[str]] = []
+    created: list[azuread.User] = []
+    for index, (wanted, password) in enumerate(zip(settings.sync_users, settings.sync_user_passwords, strict=True)):
+        if not wanted.create:
+            ids.append(azuread.get_user_output(user_principal_name=wanted.user_principal_name, opts=lookup).object_id)
+            continue
+        user = azuread.User(
+            resource_name(index, wanted.user_principal_name),
+            user_principal_name=wanted.user_principal_name,
+            display_name=f"{settings.display_name} sync user" + (f" {index + 1}" if index else ""),
+            mail_nickname=wanted.user_principal_name.split("@")[0],
+            password=pulumi.Output.secret(password.reveal()),
+            force_password_change=False,
+            disable_password_expiration=True,
+            usage_location=wanted.usage_location,
+            opts=child,
+        )
+        ids.append(user.object_id)
+        created.append(user)
+    licensed = [u for u, w in zip(created, [w for w in settings.sync_users if w.create], strict=True)
+                if w.license_sku_id]
+    sku = next((w.license_sku_id for w in settings.sync_users if w.create and w.license_sku_id), None)
+    if not licensed or sku is None:
+        return ids, list(created)
     group = azuread.Group(
-        "sync-user-licence",
+        LICENCE_NAME,
         display_name=f"{settings.display_name} sync user licence",
-        description="Gives the PresenceSync sync user its Office 365 licence.",
+        description="Gives the PresenceSync sync user its Office 365 licence.",  # as before: no change on upgrade
         security_enabled=True,
         prevent_duplicate_names=True,
         owners=[deployer_id],
-        members=[user.object_id],
+        members=[u.object_id for u in licensed],
         opts=child,
     )
-    licence = azuread.GroupLicense("sync-user-licence", group_object_id=group.object_id, sku_id=wanted.license_sku_id,
-                                   opts=child)
-    return user.object_id, [user, group, licence]
+    licence = azuread.GroupLicense(LICENCE_NAME, group_object_id=group.object_id, sku_id=sku, opts=child)
+    return ids, [*created, group, licence]

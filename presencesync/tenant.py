@@ -25,7 +25,7 @@ from presencesync.names import (
     consent_name,
 )
 from presencesync.permissions import PROFILES, ApiPermissions, PermissionNotFoundError, Profile, role_ids, scope_ids
-from presencesync.sync_user import sync_user
+from presencesync.sync_user import sync_users
 
 # Builds the post-deploy step from the settings; it takes the stack outputs, resolved (the program
 # passes handover.post_deploy_step). deployment_hooks.py says when it runs.
@@ -51,12 +51,12 @@ class Tenant(pulumi.ComponentResource):
         deployer = azuread.get_client_config_output(opts=lookup)
         resource_sps = _resource_service_principals(settings.profile, lookup)
 
-        # Step 6: the sync user, existing or created (with a licence through a group).
-        sync_user_id, user_resources = sync_user(settings, deployer.object_id, child, lookup)
+        # Step 6: the sync users, existing or created (with a licence through a group).
+        sync_user_ids, user_resources = sync_users(settings, deployer.object_id, child, lookup)
 
         # Step 7: owners. The deployer is always listed: the provider removes a caller that `owners` omits,
         # which locks out a deployer that may only manage the apps it owns.
-        owners = pulumi.Output.all(deployer.object_id, sync_user_id).apply(
+        owners = pulumi.Output.all(deployer.object_id, *sync_user_ids).apply(
             lambda ids: sorted({i.lower() for i in [*ids, *settings.owners]}))
 
         # Steps 1 to 4: the registration, its permissions, web platform and public-client setting. A change of
@@ -120,7 +120,9 @@ class Tenant(pulumi.ComponentResource):
         known: dict[str, Any] = {
             "novus": {"tenantId": tenant_domain, "clientId": application.client_id,
                       "userName": pulumi.Output.from_input(settings.sync_user.user_principal_name),
-                      "password": pulumi.Output.secret(settings.sync_user_password.reveal())},
+                      "password": pulumi.Output.secret(settings.sync_user_password.reveal()),
+                      "syncUsers": [{"userName": u.user_principal_name, "password": p.reveal()}  # Novus's page order
+                                    for u, p in zip(settings.sync_users, settings.sync_user_passwords, strict=True)]},
             "directoryTenantId": deployer.tenant_id, "applicationObjectId": application.object_id,
             "servicePrincipalObjectId": service_principal.object_id,
             "adminConsentUrl": pulumi.Output.all(deployer.tenant_id, application.client_id).apply(

@@ -34,6 +34,7 @@ GRAPH_ROLES = {"Presence.ReadWrite.All": "83cded22-8297-4ff6-a7fa-e97e9545a259",
                "Presence.Read.All": "a70e0c2d-e793-494c-94c4-118fa0a67f42",
                "User.ReadBasic.All": "97235f07-e226-4f63-ace3-39588e11d3a1"}
 PASSWORD = "Sync-Us3r-Pa55word!"
+SECRET = ("presencesync:syncUserPassword", "presencesync:syncUserPasswords")  # as the CLI marks encrypted keys
 
 
 EXAMPLE_STACK = ROOT / "Pulumi.dev.yaml"
@@ -63,7 +64,7 @@ def stack_config(**overrides: Any) -> dict[str, str]:
 @pytest.fixture
 def plan(facts: TenantFacts):
     def run(**overrides: Any) -> Plan:
-        return run_program(stack_config(**overrides), facts, secret_keys=("presencesync:syncUserPassword",))
+        return run_program(stack_config(**overrides), facts, secret_keys=SECRET)
     return run
 
 

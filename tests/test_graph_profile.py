@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import GRAPH_ROLES, GRAPH_SCOPES, GRAPH_SP, stack_config
+from conftest import GRAPH_ROLES, GRAPH_SCOPES, GRAPH_SP, SECRET, stack_config
 from pulumi import RunError
 
 from presencesync.offline_plan import ResourceApi, SecretValue, TenantFacts, run_program
@@ -53,7 +53,7 @@ def test_no_implicit_grant_and_no_public_client_unless_asked(plan):
 def test_novus_output_has_the_fields_graph_needs_with_secrets_secret(plan):
     novus = plan(profile="graph").outputs["novus"]
     assert isinstance(novus, SecretValue)
-    assert set(novus.value) == {"tenantId", "clientId", "clientSecret", "userName", "password"}
+    assert set(novus.value) == {"tenantId", "clientId", "clientSecret", "userName", "password", "syncUsers"}
 
 
 def test_a_role_the_tenant_lacks_stops_the_program(facts):
@@ -61,4 +61,4 @@ def test_a_role_the_tenant_lacks_stops_the_program(facts):
     lacking = TenantFacts(**{**facts.__dict__, "resource_apis": {
         MICROSOFT_GRAPH: ResourceApi(graph.object_id, graph.scopes, {"User.ReadBasic.All": "x"})}})
     with pytest.raises(RunError, match=r"offers no application permission Presence\.ReadWrite\.All"):
-        run_program(stack_config(profile="graph"), lacking)
+        run_program(stack_config(profile="graph"), lacking, secret_keys=SECRET)

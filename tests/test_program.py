@@ -10,6 +10,7 @@ from conftest import (
     GRAPH_SCOPES,
     GRAPH_SP,
     PASSWORD,
+    SECRET,
     SKYPE_SCOPES,
     SKYPE_SP,
     SYNC_USER_ID,
@@ -62,7 +63,7 @@ def test_a_scope_the_tenant_lacks_stops_the_program(facts):
         SKYPE_FOR_BUSINESS_ONLINE: ResourceApi(SKYPE_SP, {"User.ReadWrite": SKYPE_SCOPES["User.ReadWrite"]}),
         MICROSOFT_GRAPH: facts.resource_apis[MICROSOFT_GRAPH]}})
     with pytest.raises(RunError, match=r"offers no delegated permission Contacts\.ReadWrite"):
-        run_program(stack_config(), lacking)
+        run_program(stack_config(), lacking, secret_keys=SECRET)
 
 
 def test_web_platform_and_implicit_grant(plan):
@@ -177,7 +178,8 @@ def test_novus_output_carries_the_five_values_with_secrets_secret(plan):
     # Secret as a whole: pipelines (pulumi/actions) mask only outputs that are wholly secret.
     assert isinstance(outputs["novus"], SecretValue)
     novus = outputs["novus"].value
-    assert set(novus) == {"tenantId", "clientId", "clientSecret", "userName", "password"}
+    assert set(novus) == {"tenantId", "clientId", "clientSecret", "userName", "password", "syncUsers"}
+    assert novus["syncUsers"] == [{"userName": "sync@contoso.com", "password": PASSWORD}]
     assert novus["tenantId"] == "contoso.onmicrosoft.com"
     assert novus["userName"] == "sync@contoso.com"
     assert novus["password"] == PASSWORD
@@ -203,7 +205,7 @@ def test_protect_guards_application_and_service_principal(plan):
 def test_bad_config_stops_the_program_before_any_resource(facts):
     config = stack_config(consent="always", secretExpiry="2001-01-01")
     with pytest.raises(RunError) as raised:
-        run_program(config, facts)
+        run_program(config, facts, secret_keys=SECRET)
     assert "presencesync:consent: 'always' is not one of resource, hook, manual" in str(raised.value)
     assert "presencesync:secretExpiry" in str(raised.value)
 

@@ -4,6 +4,8 @@ commit 4ab9465's program under the mock engine); a rename or a new parent needs 
 
 from __future__ import annotations
 
+import json
+
 from conftest import EXAMPLE_STACK, PASSWORD, needs_example_stack
 
 from presencesync.offline_plan import TenantFacts, run_program
@@ -36,7 +38,8 @@ GRAPH_ROTATING = [
 
 
 def _urns(config: dict[str, str], facts: TenantFacts) -> list[str]:
-    plan = run_program(config, facts, secret_keys=("presencesync:syncUserPassword",), stack="dev")
+    plan = run_program(config, facts, secret_keys=("presencesync:syncUserPassword", "presencesync:syncUserPasswords"),
+                       stack="dev")
     return sorted(r.urn for r in plan.resources)
 
 
@@ -50,3 +53,19 @@ def test_the_example_stack_and_a_graph_stack_keep_their_resource_urns(facts):
              "presencesync:secretRotationDays": "180"}
     assert _urns(example, facts) == sorted([TENANT, *(CHILD + u for u in EXAMPLE)])
     assert _urns(graph, facts) == sorted([TENANT, *(CHILD + u for u in GRAPH_ROTATING)])
+
+
+@needs_example_stack
+def test_the_example_stack_moved_to_sync_users_keeps_its_urns_and_adds_the_second_user(facts):
+    """syncUsers whose first user is the one-user form's: the same URNs (sync-user, sync-user-licence), plus one."""
+    example_user = {"presencesync@contoso.com": "5e5e5e5e-0000-4000-8000-000000000005"}
+    facts = TenantFacts(**{**facts.__dict__, "users": {**facts.users, **example_user}})
+    values = read_stack_config(EXAMPLE_STACK).values
+    first = json.loads(values["presencesync:syncUser"])
+    second = {**first, "userPrincipalName": "presencesync2@contoso.com"}
+    moved = {**{k: v for k, v in values.items() if k not in ("presencesync:syncUser", "presencesync:syncUserPassword")},
+             "presencesync:syncUsers": json.dumps([first, second]),
+             "presencesync:syncUserPasswords": json.dumps({"presencesync@contoso.com": PASSWORD,
+                                                          "presencesync2@contoso.com": PASSWORD})}
+    assert _urns(moved, facts) == sorted([TENANT, *(CHILD + u for u in EXAMPLE),
+                                          CHILD + "user:User::sync-user-presencesync2-contoso-com"])
