@@ -93,15 +93,15 @@ class Tokens:
             raise StepFailedError("sign-in", f"cannot read the sign-in endpoint {authority} ({type(error).__name__}); "
                                   "check the network, and directoryTenantId in the stack outputs") from None
 
-    def warm_up(self) -> None:
-        """Ask the sync user's realm now (msal keeps the answer), beside other work: the password
+    def warm_up(self, user_name: str) -> None:
+        """Ask a sync user's realm now (msal keeps the answer), beside other work: the password
         sign-in asks it first. A failure here is left to the sign-in to report."""
         with contextlib.suppress(requests.RequestException, ValueError):
-            self.app.authority.user_realm_discovery(self.deployed.text("userName"))
+            self.app.authority.user_realm_discovery(user_name)
 
-    def user_token(self, api: ApiPermissions, scopes: list[str]) -> str:
-        return self.acquire(f"sign-in for {api.api}", lambda: self.app.acquire_token_by_username_password(
-            self.deployed.text("userName"), self.deployed.text("password"), scopes=scopes))
+    def user_token(self, step: str, scopes: list[str], user_name: str, password: str) -> str:
+        return self.acquire(step, lambda: self.app.acquire_token_by_username_password(
+            user_name, password, scopes=scopes))
 
     def app_token(self, scope: str, holds: Callable[[str], str | None]) -> str:
         """A client-credentials token; `holds` names what the token lacks (waited for while consent replicates)."""
@@ -158,17 +158,22 @@ def _advice(code: int, result: Mapping[str, Any]) -> str:
     return f"{result.get('error', 'sign-in failed')}: {first_line}"
 
 
-def check_licence_and_ownership(graph: Graph, deployed: Deployed) -> tuple[str | None, list[str]]:
-    """The sync user's object ID, and what no longer holds of its licence and its ownership of the app."""
-    me, owned = graph.batch([Call("GET", "/me?$select=id,assignedLicenses", what="licence check"),
-                             Call("GET", "/me/ownedObjects?$select=id&$top=999", what="ownership check")])
+def check_licence_and_ownership(graph: Graph, deployed: Deployed, user_name: str
+                                ) -> tuple[dict[str, Any], list[str]]:
+    """What the sync user reads of itself (its object ID, password policies and last password change, in the
+    same round trip), and what no longer holds of its licence and its ownership of the app."""
+    me, owned = graph.batch([
+        Call("GET", "/me?$select=id,assignedLicenses,passwordPolicies,lastPasswordChangeDateTime",
+             what="licence check"),
+        Call("GET", "/me/ownedObjects?$select=id&$top=999", what="ownership check")])
     drift = []
+    who = f"the sync user {user_name}" if len(deployed.sync_users) > 1 else "the sync user"
     if not me.body.get("assignedLicenses"):
-        drift.append("licence: the sync user has no licence: assign an Office 365 (E1 or higher) licence")
+        drift.append(f"licence: {who} has no licence: assign an Office 365 (E1 or higher) licence")
     # Objects the user may not read come back with only their id, which is all we match on.
     if deployed.application_object_id not in {o.get("id") for o in owned.body.get("value", [])}:
-        drift.append("ownership: the sync user no longer owns the application: run pulumi up to restore it")
-    return me.body.get("id"), drift
+        drift.append(f"ownership: {who} no longer owns the application: run pulumi up to restore it")
+    return me.body, drift
 
 
 def check_app_access(tokens: Tokens, roles: Mapping[str, ApiPermissions], endpoints: Endpoints,

@@ -32,6 +32,8 @@ class Deployed:
     admin_consent_url: str
     previous_client_secret_end_date: str | None = None  # with rotation
     next_secret_rotation: str | None = None  # with rotation
+    # Novus's collection of sync users in its page order: (user name, password); the first is novus.userName.
+    sync_users: tuple[tuple[str, Secret], ...] = ()
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any]) -> Deployed:
@@ -46,8 +48,21 @@ class Deployed:
             raise OutputsError(f"the stack outputs lack {', '.join(missing)}; run pulumi up first "
                                "(and read them with --show-secrets)")
         rotation = [outputs.get(k) for k in ("previousClientSecretEndDate", "nextSecretRotation")]
+        # A stack deployed before the collection existed has only novus.userName and novus.password.
+        listed = novus.get("syncUsers") or [{"userName": novus["userName"], "password": novus["password"]}]
+        if not isinstance(listed, list) or not all(
+                isinstance(u, dict) and isinstance(u.get("userName"), str) and isinstance(u.get("password"), str)
+                for u in listed):
+            raise OutputsError("the stack output novus.syncUsers is not a list of {userName, password}; run pulumi up")
+        previous, next_rotation = (str(v) if isinstance(v, str) else None for v in rotation)
         return cls({k: Secret(novus[k]) if k in SECRET_FIELDS else novus[k] for k, _ in NOVUS_FIELDS},
-                   *(str(outputs[k]) for k in keys), *(str(v) if isinstance(v, str) else None for v in rotation))
+                   directory_tenant_id=str(outputs["directoryTenantId"]),
+                   application_object_id=str(outputs["applicationObjectId"]),
+                   service_principal_object_id=str(outputs["servicePrincipalObjectId"]),
+                   client_secret_end_date=str(outputs["clientSecretEndDate"]),
+                   admin_consent_url=str(outputs["adminConsentUrl"]), previous_client_secret_end_date=previous,
+                   next_secret_rotation=next_rotation,
+                   sync_users=tuple((u["userName"], Secret(u["password"])) for u in listed))
 
     def text(self, key: str) -> str:
         value = self.novus[key]

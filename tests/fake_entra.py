@@ -53,6 +53,10 @@ class User:
     licensed: bool = True
     sign_in_error: int | None = None  # an AADSTS code every password sign-in gets
     availability: str = "Available"  # Teams presence
+    # As the guide sets a sync user up (and the stack creates one): its password never expires. Graph's own
+    # default is null, the tenant's policy then deciding.
+    password_policies: str | None = "DisablePasswordExpiration"
+    last_password_change: str = "2026-01-01T00:00:00Z"  # lastPasswordChangeDateTime
 
 
 @dataclass
@@ -104,6 +108,7 @@ class Directory:
         # What the Azure CLI manages (fake_entra_objects.py): application JSON by object ID, the domains.
         self.applications: dict[str, dict[str, Any]] = {}
         self.domains: list[str] = ["contoso.onmicrosoft.com"]
+        self.password_validity: dict[str, int] = {}  # domain -> passwordValidityPeriodInDays (not set: null)
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user principal name
         self.latency = 0.0  # seconds each answer is held back: a network's round trip, for the benchmark
 
@@ -458,7 +463,8 @@ def _graph(d: Directory, claims: dict[str, Any], method: str, url: str, body: An
         user = d.users.get(caller.removeprefix("user:").lower())
         if path == "/me" and user:
             return 200, {"id": user.id, "assignedLicenses": [{"skuId": str(uuid.uuid4()), "disabledPlans": []}]
-                         if user.licensed else []}
+                         if user.licensed else [], "passwordPolicies": user.password_policies,
+                         "lastPasswordChangeDateTime": user.last_password_change}
         if path == "/me/ownedObjects" and user:
             owned = [{"@odata.type": "#microsoft.graph.application", "id": a.object_id}
                      for a in d.apps.values() if user.id in a.owners]

@@ -55,7 +55,8 @@ def serve(d: Any, claims: dict[str, Any], method: str, path: str, query: dict[st
         user = _user(d, match.group(1))
         return (200, _user_json(user)) if user else (404, _error("Request_ResourceNotFound", "No such object."))
     if path == "/domains":
-        return 200, {"value": [{"id": domain, "isDefault": i == 0, "isVerified": True}
+        return 200, {"value": [{"id": domain, "isDefault": i == 0, "isVerified": True,
+                                "passwordValidityPeriodInDays": d.password_validity.get(domain)}
                                for i, domain in enumerate(d.domains)]}
     return None
 
@@ -131,7 +132,8 @@ def _user(d: Any, key: str) -> Any:
 
 def _user_json(user: Any) -> dict[str, Any]:
     return {"@odata.type": "#microsoft.graph.user", "id": user.id, "userPrincipalName": user.upn,
-            "displayName": user.upn.split("@")[0]}
+            "displayName": user.upn.split("@")[0], "passwordPolicies": user.password_policies,
+            "lastPasswordChangeDateTime": user.last_password_change}
 
 
 def _matches(item: dict[str, Any], filter_: str) -> bool:
