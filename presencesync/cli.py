@@ -148,7 +148,7 @@ def _check(args: argparse.Namespace) -> int:
     policy_config = _policy_config(args.policy_pack_config)
     facts = offline_plan.placeholder_facts(settings)
     plan = offline_plan.run_program(values, facts, secret_keys=tuple(encrypted), stack=args.stack or "check")
-    violations = run_policies(plan, facts.deployer_object_id, policy_config)
+    violations = run_policies(plan, facts.deployer_object_id, policy_config, values)
     for v in violations:
         print(f"{'error' if v.mandatory else 'warning'}: policy {v.policy} ({v.resource}): {v.message}",
               file=sys.stderr)

@@ -54,7 +54,11 @@ def secret_change_notice(path: Path, deployed: Deployed) -> str | None:
 
 def write_handover(path: Path, deployed: Deployed) -> None:
     """Write the Novus values as JSON, readable by the owner only, even if the file existed."""
-    data = json.dumps({k: deployed.text(k) for k, _ in NOVUS_FIELDS}, indent=2) + "\n"
+    values: dict[str, Any] = {k: deployed.text(k) for k, _ in NOVUS_FIELDS}
+    if len(deployed.sync_users) > 1:  # Novus's collection, in its page order
+        values["syncUsers"] = [{"userName": name, "password": password.reveal()}
+                               for name, password in deployed.sync_users]
+    data = json.dumps(values, indent=2) + "\n"
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
@@ -62,6 +66,13 @@ def write_handover(path: Path, deployed: Deployed) -> None:
 
 
 def handover_table(deployed: Deployed, *, show_secrets: bool) -> list[str]:
-    width = max(len(label) for _, label in NOVUS_FIELDS)
-    return [f"{label:<{width}}  {deployed.text(k) if show_secrets or k not in SECRET_FIELDS else '********'}"
-            for k, label in NOVUS_FIELDS]
+    """The Novus page's values; with several sync users, each one's user name and password in the order of the
+    page's "Collection of users with UCWA access permissions"."""
+    rows = [(label, deployed.text(k), k in SECRET_FIELDS) for k, label in NOVUS_FIELDS
+            if k not in ("userName", "password")]
+    several = len(deployed.sync_users) > 1
+    for number, (name, password) in enumerate(deployed.sync_users, start=1):
+        suffix = f" {number}" if several else ""
+        rows += [(f"User name{suffix}", name, False), (f"Password{suffix}", password.reveal(), True)]
+    width = max(len(label) for label, _, _ in rows)
+    return [f"{label:<{width}}  {value if show_secrets or not secret else '********'}" for label, value, secret in rows]

@@ -12,20 +12,32 @@ is known. No policy catches that error, so an unknown never passes as compliant.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationPolicy
+import pulumi.runtime
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationPolicy,
+    StackValidationPolicy,
+)
 
 from presencesync.config import NEVER_EXPIRES, parse_rfc3339
 from presencesync.names import APP_ROLE_ASSIGNMENT, APPLICATION, DELEGATED_GRANT, PASSWORD, PERSONAL_AUDIENCES
 from presencesync.permissions import PROFILES, Profile
+from presencesync.sync_users import sizing_problem
 
+USER, GROUP = "azuread:index/user:User", "azuread:index/group:Group"
+GROUP_LICENSE = "azuread:index/groupLicense:GroupLicense"
 MAX_SECRET_LIFETIME = timedelta(days=2 * 365 + 1)  # two years, a leap day included
 
 Validate = Callable[[Any, ReportViolation], None]
+StackValidate = Callable[[Any, ReportViolation], None]
 # The IDs a profile's permissions have in the tenant: (resource app ID, "Scope" or "Role") -> IDs. The
 # Skype for Business Online IDs are not published, so they are read by name from the tenant, as the
 # program reads them.
@@ -177,7 +189,56 @@ def deployer_among_owners(deployer: Callable[[], str]) -> Validate:
     return validate
 
 
-def policies(deployer: Callable[[], str], tenant_ids: TenantIds) -> list[ResourceValidationPolicy]:
+def sync_user_collection(stack_config: Callable[[], Mapping[str, str]]) -> StackValidate:
+    """Novus's collection of sync users, over the whole stack: enough of them for watchedUsers, every one an owner
+    of the application (the created ones by object ID, and at least as many owners besides the deployer as there
+    are sync users), every created one licensed through the licence group unless licensedElsewhere says so."""
+    def validate(args: Any, report: ReportViolation) -> None:
+        config = stack_config()
+        listed = _listed_sync_users(config)
+        watched = str(config.get("presencesync:watchedUsers") or "")
+        if watched.isdigit() and (too_few := sizing_problem(str(config.get("presencesync:profile") or "ucwa"),
+                                                            int(watched) or None, len(listed))):
+            report(too_few, None)
+        users = [r for r in args.resources if r.resource_type == USER]
+        licensed = {str(m).lower() for group in args.resources if group.resource_type == GROUP
+                    and any(str(lic.props.get("groupObjectId")) == str(group.props.get("objectId"))
+                            for lic in args.resources if lic.resource_type == GROUP_LICENSE)
+                    for m in group.props.get("members") or []}
+        elsewhere = {str(u.get("userPrincipalName", "")).lower() for u in listed if u.get("licensedElsewhere")}
+        for user in users:
+            upn, oid = str(user.props.get("userPrincipalName")), str(user.props.get("objectId")).lower()
+            if oid not in licensed and upn.lower() not in elsewhere:
+                report(f"sync user {upn} has no licence: it is not in the licence group (syncUsers licenseSkuId)",
+                       user.urn)
+        for app in (r for r in args.resources if r.resource_type == APPLICATION):
+            owners = {str(o).lower() for o in app.props.get("owners") or []}
+            for user in users:
+                if str(user.props.get("objectId")).lower() not in owners:
+                    report(f"sync user {user.props.get('userPrincipalName')} does not own the application", app.urn)
+            if len(owners) < len(listed) + 1:
+                report(f"the application has {len(owners)} owners, fewer than its {len(listed)} sync users and the "
+                       "deployer: every sync user must own it", app.urn)
+    return validate
+
+
+def _listed_sync_users(config: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The stack's sync users as configured (the one-user form or the collection)."""
+    for key in ("presencesync:syncUsers", "presencesync:syncUser"):
+        try:
+            value = json.loads(str(config.get(key) or "null"))
+        except ValueError:
+            continue
+        if isinstance(value, list):
+            return [u for u in value if isinstance(u, dict)]
+        if isinstance(value, dict) and value:
+            return [value]
+    return []
+
+
+def policies(deployer: Callable[[], str], tenant_ids: TenantIds,
+             stack_config: Callable[[], Mapping[str, str]] = pulumi.runtime.get_config_env
+             ) -> list[ResourceValidationPolicy | StackValidationPolicy]:
     mandatory, advisory = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
     return [
         ResourceValidationPolicy(
@@ -198,4 +259,6 @@ def policies(deployer: Callable[[], str], tenant_ids: TenantIds) -> list[Resourc
                                  expected_permissions_only(tenant_ids), mandatory),
         ResourceValidationPolicy("deployer-among-owners", "The deployer owns the application.",
                                  deployer_among_owners(deployer), mandatory),
+        StackValidationPolicy("sync-user-collection", "Every sync user licensed and an owner, and enough of them.",
+                              sync_user_collection(stack_config), mandatory),
     ]

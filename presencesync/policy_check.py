@@ -8,7 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 
 from presencesync import policies
 from presencesync.offline_plan import Plan, SecretValue, placeholder_ids
@@ -22,16 +30,30 @@ class Violation:
     message: str
 
 
-def run_policies(plan: Plan, deployer: str, config: Mapping[str, Mapping[str, Any]]) -> list[Violation]:
-    """Every violation, by policy; `config` is what --policy-pack-config gives each policy by name."""
+def run_policies(plan: Plan, deployer: str, config: Mapping[str, Mapping[str, Any]],
+                 stack_values: Mapping[str, str] | None = None) -> list[Violation]:
+    """Every violation, by policy; `config` is what --policy-pack-config gives each policy by name, `stack_values`
+    the stack's config as the engine hands it to the pack."""
     found = []
-    for policy in policies.policies(lambda: deployer, placeholder_ids):
+    for policy in policies.policies(lambda: deployer, placeholder_ids, lambda: dict(stack_values or {})):
+        if isinstance(policy, StackValidationPolicy):  # the whole stack at once, with what each resource reads back
+            everything = [PolicyResource(r.type, {**_plain(r.inputs), "objectId": str(r.id).rpartition("/")[2]},
+                                         r.urn, r.name, PolicyResourceOptions(r.protect, r.ignore_changes, None, [],
+                                                                              PolicyCustomTimeouts(0, 0, 0), []),
+                                         None, None, [], {}) for r in plan.resources]
+            messages: list[str] = []
+            assert policy.validate is not None
+            policy.validate(StackValidationArgs(everything, dict(config.get(policy.name) or {})),
+                            lambda message, urn=None, found=messages: found.append(message))  # type: ignore[misc]
+            found += [Violation(policy.name, policy.enforcement_level == EnforcementLevel.MANDATORY, "stack", m)
+                      for m in messages]
+            continue
         for resource in plan.resources:
             options = PolicyResourceOptions(resource.protect, resource.ignore_changes, None, [],
                                             PolicyCustomTimeouts(0, 0, 0), [])
             args = ResourceValidationArgs(resource.type, _plain(resource.inputs), resource.name, resource.name,
                                           options, None, dict(config.get(policy.name) or {}))
-            messages: list[str] = []
+            messages = []
             assert policy.validate is not None
             policy.validate(args, lambda message, urn=None, found=messages: found.append(message))  # type: ignore[misc]
             found += [Violation(policy.name, policy.enforcement_level == EnforcementLevel.MANDATORY, resource.name, m)

@@ -102,3 +102,20 @@ def test_four_sync_users_dates_drift_and_round_trips(collection):
     # Side by side: four sync users take no more sequential round trips than one.
     _, _, _, one = _run(collection, ["later@contoso.com"])
     assert four == one, (one, four)
+
+
+def test_the_hand_over_lists_every_sync_user_in_page_order_passwords_only_when_shown(collection, tmp_path):
+    from presencesync.handover import handover_table, write_handover
+
+    names = ["later@contoso.com", "never@contoso.com"]
+    outs = outputs(collection)
+    outs["novus"] = {**outs["novus"], "userName": names[0], "password": PASSWORDS[names[0]],
+                     "syncUsers": [{"userName": n, "password": PASSWORDS[n]} for n in names]}
+    deployed = Deployed.from_outputs(outs)
+    assert handover_table(deployed, show_secrets=False)[3:] == [
+        "User name 1    later@contoso.com", "Password 1     ********",
+        "User name 2    never@contoso.com", "Password 2     ********"]
+    assert "Password 2     Never-pa55word!" in handover_table(deployed, show_secrets=True)
+    write_handover(tmp_path / "novus.json", deployed)
+    written = json.loads((tmp_path / "novus.json").read_text())
+    assert [u["userName"] for u in written["syncUsers"]] == names
