@@ -106,6 +106,7 @@ def _row(tenant: dict[str, Any], today: date) -> dict[str, Any]:
         "result": result,
         "rank": RESULT_ORDER.index(result) if result in RESULT_ORDER else 0,
         "details": [str(d) for d in tenant.get("details", [])],
+        "notices": [str(n) for n in tenant.get("notices", [])],
         "changes": {str(k): v for k, v in (tenant.get("changes") or {}).items()},
         "end": end,
         "days_left": (end - today).days if end else 10**6,
