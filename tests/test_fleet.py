@@ -224,3 +224,33 @@ def test_a_failed_tenant_says_why_the_engine_failed_it(tmp_path, browser):
     notice = tab.query_selector("tr[data-result=ok] .notice")
     assert notice is not None and "enter the new one on the Novus page before 2027-03-03" in notice.inner_text()
     context.close()
+
+
+def test_a_failed_check_keeps_the_drift_and_the_secret_dates(fake: FakeEntra, tmp_path, browser):
+    d = fake.directory
+    d.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
+    d.add_app(App(CLIENT_ID, {CLIENT_SECRET}))
+    good = {**outputs(fake), "previousClientSecretEndDate": "2028-05-30T00:00:00Z",
+            "nextSecretRotation": "2028-05-30T00:00:00Z"}
+    scenario = {"hook-mode": {"drift": {"same": 8, "update": 1}, "outputs": good, "secretOutputs": ["novus"]}}
+    directory = project(tmp_path, scenario)
+    # consent: hook makes the check sign in as the deployer, which this environment cannot: the check raises.
+    (directory / "Pulumi.hook-mode.yaml").write_text(json.dumps({"config": {
+        **STACK_CONFIG, "presencesync:consent": "hook", "azuread:tenantId": d.tenant_id}}))
+    done, _ = fleet(tmp_path, directory, "drift", "--html", str(tmp_path / "page.html"),
+                    env={**fake.env(), "ARM_USE_OIDC": "true"})
+    assert done.returncode == 1, done.stderr
+    tenant = json.loads((directory / "fleet-drift.json").read_text())["tenants"][0]
+    assert tenant["result"] == "failed"
+    assert tenant["changes"] == {"update": 1}  # what the preview found
+    assert tenant["details"] == ["pulumi preview --refresh: the tenant differs from the stack",
+                                 "ARM_USE_OIDC is set but ARM_CLIENT_ID or ARM_TENANT_ID is not; set both"]
+    assert (tenant["clientSecretEndDate"], tenant["previousClientSecretEndDate"], tenant["nextSecretRotation"]) == (
+        "2028-11-26T00:00:00Z", "2028-05-30T00:00:00Z", "2028-05-30T00:00:00Z")
+    context = browser.new_context(offline=True)
+    tab = context.new_page()
+    tab.goto((tmp_path / "page.html").as_uri())
+    cells = [td.inner_text() for td in tab.query_selector_all("tr[data-result=failed] td")]
+    assert "update 1" in cells and "2028-11-26" in cells and "2028-05-30" in cells
+    assert "ARM_USE_OIDC is set" in tab.inner_text("tr[data-result=failed]")
+    context.close()
