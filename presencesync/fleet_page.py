@@ -63,12 +63,14 @@ def load_reports(paths: list[Path]) -> dict[str, Any]:
             "tenants": tenants}
 
 
-def render(report: dict[str, Any], today: date) -> str:
+def render(report: dict[str, Any], today: date, notes: list[str] | None = None) -> str:
+    """The page; `notes` are lines about the run itself shown above all (e.g. a failed Teams post)."""
     rows = sorted((_row(t, today) for t in report["tenants"]), key=lambda r: (r["rank"], r["days_left"], r["stack"]))
     counts = {result: sum(r["result"] == result for r in rows) for result in RESULT_ORDER}
     marks = _marks(rows, today)
     template = _environment().get_template("fleet_page.html")
     return template.render(report=report, rows=rows, counts=counts, marks=marks, today=today, warning_days=WARNING_DAYS,
+                           notes=notes or [],
                            ticks=_ticks(today), warning_x=_x(today + timedelta(days=WARNING_DAYS), today),
                            width=_WIDTH, height=_TOP + _LANES * _LANE + 24, left=_LEFT, top=_TOP,
                            lanes_bottom=_TOP + _LANES * _LANE)
@@ -89,8 +91,8 @@ def _md(text: str) -> str:
     return "".join(f"&#{ord(c)};" if c in "<>&|[]`*_\\" else c for c in text.replace("\n", " "))
 
 
-def write_page(report: dict[str, Any], path: Path, today: date | None = None) -> None:
-    path.write_text(render(report, today or datetime.now(UTC).date()), encoding="utf-8")
+def write_page(report: dict[str, Any], path: Path, today: date | None = None, notes: list[str] | None = None) -> None:
+    path.write_text(render(report, today or datetime.now(UTC).date(), notes), encoding="utf-8")
 
 
 def _environment() -> jinja2.Environment:
