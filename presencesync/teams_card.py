@@ -4,7 +4,8 @@ Envelope: `{"type": "message", "attachments": [{"contentType": "application/vnd.
 "content": <card>}]}`; card version 1.5, the highest Teams renders. A message may be about 28 KB, so the
 card lists at most MAX_LINES tenants, each line cut to LINE_LENGTH characters, then "and N more".
 Tenant names and reasons come from stack files and tenants' answers: they go into TextRun elements,
-which Adaptive Cards never read as Markdown, so a name cannot make a link or bold text. Only our own
+which Adaptive Cards never read as Markdown, so a name cannot make a link or bold text (nor a date
+function: see `_run`). Only our own
 text (counts, headings) is in TextBlocks. Nothing secret is in a report, so nothing secret is here.
 """
 
@@ -93,4 +94,6 @@ def _cut(text: str, length: int) -> str:
 
 
 def _run(text: str, **style: Any) -> dict[str, Any]:
-    return {"type": "TextRun", "text": text, **style}
+    # Hosts replace `{{DATE(...)}}` and `{{TIME(...)}}` in any text, TextRuns too: a zero-width space
+    # between the braces keeps such text as written, looking the same.
+    return {"type": "TextRun", "text": text.replace("{{", "{\u200b{"), **style}
