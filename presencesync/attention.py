@@ -70,12 +70,11 @@ def _attention(tenant: dict[str, Any], today: date) -> Attention | None:
     real_drift = [d for d in details if not d.startswith(SECRET_ENDING)]
     if result not in ("failed", "drifted", "changes", "ok"):
         result = "failed"
+    what = "changes: " + ", ".join(f"{op} {count}" for op, count in changes.items()) if changes else ""
     if result == "failed":
-        return Attention(stack, FAILED, _join(details[0] if details else "no reason given", secret), days)
+        return Attention(stack, FAILED, _join(details[0] if details else "no reason given", what, secret), days)
     if result == "drifted" and (real_drift or changes):
-        what = ", ".join(f"{op} {count}" for op, count in changes.items())
-        why = "; ".join(real_drift[:1] + ([f"changes: {what}"] if what else []))
-        return Attention(stack, DRIFTED, _join(why, secret), days)
+        return Attention(stack, DRIFTED, _join(*real_drift[:1], what, secret), days)
     if notices:
         return Attention(stack, NEW_SECRET, _join(notices[0], secret), days)
     if secret:

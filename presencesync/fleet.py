@@ -215,7 +215,7 @@ def _drift(name: str, stack: Any, project_dir: Path, env: Mapping[str, str], log
     except Exception as error:  # a failed check keeps what the preview and the outputs told
         reason = _first_line(str(error)) if isinstance(error, PresenceSyncError) else \
             f"post-deploy check: unexpected {type(error).__name__}: {_first_line(str(error))}"
-        return TenantRun(name, FAILED, _real_changes(log.changes), details=(*details, reason), secret_dates=dates)
+        return TenantRun(name, FAILED, _real_changes(log.changes), details=(reason, *details), secret_dates=dates)
     return TenantRun(name, DRIFTED if details else OK, _real_changes(log.changes), details=tuple(details),
                      secret_dates=dates)
 

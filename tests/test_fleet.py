@@ -243,8 +243,8 @@ def test_a_failed_check_keeps_the_drift_and_the_secret_dates(fake: FakeEntra, tm
     tenant = json.loads((directory / "fleet-drift.json").read_text())["tenants"][0]
     assert tenant["result"] == "failed"
     assert tenant["changes"] == {"update": 1}  # what the preview found
-    assert tenant["details"] == ["pulumi preview --refresh: the tenant differs from the stack",
-                                 "ARM_USE_OIDC is set but ARM_CLIENT_ID or ARM_TENANT_ID is not; set both"]
+    assert tenant["details"] == ["ARM_USE_OIDC is set but ARM_CLIENT_ID or ARM_TENANT_ID is not; set both",
+                                 "pulumi preview --refresh: the tenant differs from the stack"]
     assert (tenant["clientSecretEndDate"], tenant["previousClientSecretEndDate"], tenant["nextSecretRotation"]) == (
         "2028-11-26T00:00:00Z", "2028-05-30T00:00:00Z", "2028-05-30T00:00:00Z")
     context = browser.new_context(offline=True)
@@ -254,3 +254,30 @@ def test_a_failed_check_keeps_the_drift_and_the_secret_dates(fake: FakeEntra, tm
     assert "update 1" in cells and "2028-11-26" in cells and "2028-05-30" in cells
     assert "ARM_USE_OIDC is set" in tab.inner_text("tr[data-result=failed]")
     context.close()
+
+
+def test_drift_posts_to_teams_and_keeps_its_exit_code(tmp_path):
+    from fake_teams import SIG, FakeTeams
+
+    teams = FakeTeams(tmp_path)
+    try:
+        scenario = {"cust-a": {"drift": {"same": 8, "update": 1}, "outputs": {}},
+                    "cust-b": {"drift": {"same": 9}, "outputs": {}}}
+        directory = project(tmp_path, scenario)
+        teams.script = [(503, {"Retry-After": "1"})] * 10
+        done, _ = fleet(tmp_path, directory, "drift", "--teams-webhook-env", "PRESENCESYNC_TEAMS_WEBHOOK",
+                        "--html", str(tmp_path / "page.html"),
+                        env={**teams.env(), "ARM_TENANT_ID": "t", "PRESENCESYNC_TEAMS_DEADLINE": "2"})
+        # cust-a drifted and cust-b's check failed (no outputs): 1, whether or not Teams took the message.
+        assert done.returncode == 1, done.stderr
+        assert teams.requests and "503 Service Unavailable after" in done.stderr
+        assert "Teams notification failed" in (tmp_path / "page.html").read_text()
+        teams.script = []
+        done, _ = fleet(tmp_path, directory, "drift", "--teams-webhook-env", "PRESENCESYNC_TEAMS_WEBHOOK",
+                        env={**teams.env(), "ARM_TENANT_ID": "t"})
+        assert done.returncode == 1 and "teams: posted the fleet card" in done.stderr
+        card = json.dumps(teams.requests[-1]["body"])
+        assert "the stack has no 'novus' output" in card and "changes: update 1" in card
+        assert SIG not in done.stdout + done.stderr
+    finally:
+        teams.close()
