@@ -83,8 +83,12 @@ def markdown_summary(report: dict[str, Any], today: date) -> str:
     lines = [f"### presencesync fleet {_md(str(report['action']))}: {counts}", "",
              "| tenant | result | client secret ends | days left | reason |", "|---|---|---|---:|---|"]
     lines += [f"| {_md(r['stack'])} | {r['result'].upper()} | {r['end'] or ''} | "
-              f"{r['days_left'] if r['end'] else ''} | {_md(r['details'][0]) if r['details'] else ''} |" for r in rows]
+              f"{r['days_left'] if r['end'] else ''} | {_md(_reason(r))} |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def _reason(row: dict[str, Any]) -> str:
+    return row["details"][0] if row["details"] else f"Action: {row['notices'][0]}" if row["notices"] else ""
 
 
 def _md(text: str) -> str:

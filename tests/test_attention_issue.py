@@ -70,6 +70,11 @@ def test_opened_updated_then_closed_and_nothing_when_all_is_well(tmp_path):
     assert [c["argv"] for c in calls][1] == ["issue", "edit", "1", "--body-file", "-"]
     assert len(issues) == 1 and "| cust-a | DRIFTED |" in issues[0]["body"]
     assert "github issue: updated issue #1: 2 tenant(s) need attention" in done.stderr
+    # A new secret to enter in Novus keeps it open, and says so in the table.
+    notice = tenant("cust-a", notices=["the client secret changed: enter the new one on the Novus page before 2027-03-03"])
+    done, calls, issues = night(tmp_path, notice, tenant("cust-b"))
+    assert [c["argv"][:2] for c in calls] == [["issue", "list"], ["issue", "edit"]]
+    assert "| cust-a | OK |" in issues[0]["body"] and "Action: the client secret changed" in issues[0]["body"]
     # All well again: closed with a comment.
     done, calls, issues = night(tmp_path, tenant("cust-a"), tenant("cust-b"))
     assert [c["argv"][:3] for c in calls] == [["issue", "list", "--label"], ["issue", "close", "1"]]
