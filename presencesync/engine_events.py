@@ -4,7 +4,8 @@ A failing resource reaches the Automation API as a `diagnosticEvent` with severi
 resource's URN, followed by a `resOpFailedEvent`; the CLI itself then exits with nothing on stderr but
 its exit code. The first error diagnostic is the cause a person needs ("AADSTS7000215: Invalid client
 secret provided", a missing service principal), so a fleet report keeps it, one line, before the CLI's
-own line. The post-deploy hook's warnings (a new client secret to enter in Novus) arrive the same way.
+own line. A mandatory policy's violation arrives as a `policyEvent` and counts as such an error too. The
+post-deploy hook's warnings (a new client secret to enter in Novus) arrive as warning diagnostics.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class EngineLog:
             if event.summary_event:
                 self.changes.update({str(getattr(op, "value", op)): count
                                      for op, count in event.summary_event.resource_changes.items()})
+            policy = event.policy_event
+            if policy and policy.enforcement_level == "mandatory":  # refused by the policy pack
+                label = " ".join(filter(None, [resource_label(policy.resource_urn),
+                                               f"policy {policy.policy_name} ({policy.policy_pack_name})"]))
+                self._errors.append(one_line(policy.message, label))
             diagnostic = event.diagnostic_event
             if diagnostic and diagnostic.severity == "error":
                 self._errors.append(one_line(diagnostic.message, resource_label(diagnostic.urn)))

@@ -193,7 +193,11 @@ def test_a_failed_tenant_says_why_the_engine_failed_it(tmp_path, browser):
                            "warning": {"urn": SECRET_URN.replace("cust-a", "cust-b"),
                                        "message": "post-deploy: the client secret changed: enter the new one on the "
                                                   "Novus page before 2027-03-03T00:00:00Z, when the one Novus has "
-                                                  "stops working"}}}
+                                                  "stops working"}},
+                "cust-c": {"policyViolation": {"urn": SECRET_URN.replace("cust-a", "cust-c").replace(
+                    "ApplicationPassword::client-secret", "Application::application"),
+                    "policy": "single-tenant-audience", "pack": "presencesync",
+                    "message": "Only single-tenant applications.\nsignInAudience is AzureADMultipleOrgs"}}}
     directory = project(tmp_path, scenario)
     done, _ = fleet(tmp_path, directory, "up", "--html", str(tmp_path / "page.html"), env={"ARM_TENANT_ID": "t"})
     assert done.returncode == 1, done.stderr
@@ -207,6 +211,10 @@ def test_a_failed_tenant_says_why_the_engine_failed_it(tmp_path, browser):
     assert "<{%" not in cause  # the engine's colour directives are gone
     assert cli_line == "pulumi exited 1: no message"  # a bail: the CLI prints nothing on stderr
     assert "AADSTS7000215" in done.stderr  # the progress line says it too
+    # A mandatory policy's refusal is the cause in the same way.
+    assert tenants["cust-c"]["details"] == [
+        "azuread:index:Application (application) policy single-tenant-audience (presencesync): Only single-tenant "
+        "applications. signInAudience is AzureADMultipleOrgs", "pulumi exited 1: no message"]
     # The notice of a new secret the post-deploy hook gave during up reaches the report.
     assert tenants["cust-b"]["notices"] == [
         "the client secret changed: enter the new one on the Novus page before 2027-03-03T00:00:00Z, when the one "
