@@ -286,9 +286,10 @@ def _fleet(args: argparse.Namespace) -> int:
     fleet.write_report(report, args.action, args.parallel, results, time.monotonic() - started)
     print("\n".join(fleet.summary_table(results)))
     print(f"fleet: report in {report}", file=sys.stderr)
-    notes = _notify(args, fleet_page.load_reports([report]))
+    written = fleet_page.load_reports([report])
+    notes = _notify(args, written)
     if args.html:
-        fleet_page.write_page(fleet_page.load_reports([report]), args.html, notes=notes)
+        fleet_page.write_page(written, args.html, notes=notes)
         print(f"fleet: page in {args.html}", file=sys.stderr)
     if any(r.result == fleet.FAILED for r in results):
         return EXIT_ERROR
