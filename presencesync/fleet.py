@@ -7,7 +7,6 @@ per stack: `pulumi preview --refresh --expect-no-changes`, then the read-only po
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re
@@ -66,14 +65,6 @@ def require_cli() -> None:
     if tuple(int(part) for part in found.groups()) < MINIMUM_CLI:
         raise CliError(f"pulumi CLI {found.group(0).lstrip('v')} is too old: a failing post-deploy would not fail "
                        f"pulumi up; {fix}")
-
-
-def find_stacks(project_dir: Path, pattern: str) -> list[str]:
-    """The stacks with a `Pulumi.<stack>.yaml` in `project_dir` whose names match `pattern`, a glob or
-    several separated by commas."""
-    names = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
-    globs = [glob.strip() for glob in pattern.split(",") if glob.strip()]
-    return [name for name in names if any(fnmatch.fnmatchcase(name, glob) for glob in globs)]
 
 
 def tenant_env(stack: str, project_dir: Path) -> dict[str, str]:
