@@ -25,14 +25,16 @@ class StackNameError(PresenceSyncError):
 def check_stack_name(name: str) -> str:
     """`name` itself if Pulumi accepts it as a stack name, else StackNameError (the name escaped)."""
     if not STACK_NAME.fullmatch(name):
-        raise StackNameError(f"stack file {'Pulumi.' + name + '.yaml'!r}: a stack name is 1 to 100 letters, digits, '-', "
-                             "'_' or '.' (Pulumi's own rule); rename or remove the file")
+        file_name = f"Pulumi.{name}.yaml"
+        raise StackNameError(f"stack file {file_name!r}: a stack name is 1 to 100 letters, digits, '-', '_' or '.' "
+                             "(Pulumi's own rule); rename or remove the file")
     return name
 
 
 def find_stacks(project_dir: Path, pattern: str) -> list[str]:
     """The stacks with a `Pulumi.<stack>.yaml` in `project_dir` whose names match `pattern`, a glob or
     several separated by commas; StackNameError if any stack file there has a name Pulumi refuses."""
-    names = sorted(check_stack_name(p.name[len("Pulumi."):-len(".yaml")]) for p in project_dir.glob("Pulumi.*.yaml"))
+    files = project_dir.glob("Pulumi.*.yaml")
+    names = sorted(check_stack_name(p.name[len("Pulumi."):-len(".yaml")]) for p in files)
     globs = [glob.strip() for glob in pattern.split(",") if glob.strip()]
     return [name for name in names if any(fnmatch.fnmatchcase(name, glob) for glob in globs)]

@@ -1,17 +1,21 @@
 """Helpers the CI pipelines call (.github/workflows, azure-pipelines.yml): which stacks to run, in which
 job, and as whom. Run from the project directory (the stack files and git history are read there).
 
-  python scripts/pipeline.py changed BASE [GLOB]       JSON list of stacks a change since git ref BASE touches
-                                                       (BASE of forty zeros, a new branch: every stack)
-  python scripts/pipeline.py since-last-deploy [GLOB]  Azure DevOps: JSON list of stacks touched since the last
-                                                       successful CI run of this pipeline on this branch
+  python scripts/pipeline.py changed BASE [GLOB]       JSON list of stacks a change since git ref BASE
+                                                       touches (BASE of forty zeros, a new branch: every stack)
+  python scripts/pipeline.py since-last-deploy [GLOB]  Azure DevOps: JSON list of stacks touched since the
+                                                       last successful CI run of this pipeline on this branch
   python scripts/pipeline.py all [GLOB]                JSON list of every stack
   python scripts/pipeline.py due [GLOB]                JSON list of stacks whose secret rotation is due
-  python scripts/pipeline.py shards LIST COUNT         GitHub matrix: at most COUNT shards, [{"shard": .., "stacks": "a,b"}]
-  python scripts/pipeline.py ado-matrix LIST COUNT     the same as an Azure DevOps matrix ({"shard_N": {"SHARD", "STACKS"}})
-  python scripts/pipeline.py env STACK                 ARM_TENANT_ID=... and ARM_CLIENT_ID=... lines for the stack's tenant
-  python scripts/pipeline.py post-deploy-check STACKS  post-deploy --check for each stack (comma-separated) as its own
-                                                       tenant; every one runs; exit 1 if any failed, else 2 if any drifted
+  python scripts/pipeline.py shards LIST COUNT         GitHub matrix of at most COUNT shards:
+                                                       [{"shard": "3", "stacks": "a,b"}, ...]
+  python scripts/pipeline.py ado-matrix LIST COUNT     the same as an Azure DevOps matrix:
+                                                       {"shard_3": {"SHARD": "3", "STACKS": "a,b"}, ...}
+  python scripts/pipeline.py env STACK                 ARM_TENANT_ID=... and ARM_CLIENT_ID=... lines for the
+                                                       stack's tenant
+  python scripts/pipeline.py post-deploy-check STACKS  post-deploy --check for each stack (comma-separated) as
+                                                       its own tenant; every one runs; exit 1 if any failed,
+                                                       else 2 if any drifted
 
 A stack file change touches that stack; a change to anything the program reads (code, Pulumi.yaml,
 requirements, the policy pack) touches every stack. Other files (docs, tests, workflows) touch none.
