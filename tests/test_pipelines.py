@@ -261,6 +261,18 @@ def test_azure_devops_pipeline_passes_its_schema():
     assert done.returncode == 0, done.stdout[-2000:]
 
 
+def test_azure_devops_scripts_pass_shellcheck(tmp_path):
+    """actionlint checks GitHub's run: scripts with shellcheck; the Azure DevOps scripts get the same
+    (SC2154: the variables the agent and AzureCLI@2 put in the environment are not assigned in them)."""
+    assert shutil.which("shellcheck"), "shellcheck is needed (apt-get install shellcheck)"
+    for where, script in ado_scripts().items():
+        path = tmp_path / "script.sh"
+        path.write_text(script)
+        done = subprocess.run(["shellcheck", "--shell=bash", "--exclude=SC2154", str(path)], capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 0, f"{where}:\n{done.stdout}"
+
+
 def test_azure_devops_stages_triggers_and_identities():
     pipeline_doc, stages = ado(), ado_stages()
     assert list(stages) == ["check", "preview", "deploy", "rotate", "drift"]
@@ -520,19 +532,17 @@ class builds_api:  # noqa: N801 (used as a context manager, like a function)
 def run_ado_step(step: dict[str, Any], cwd: Path, env: dict[str, str]) -> str:
     """A bash step as the agent runs it: the script with its env mapping (macros resolved by the caller)."""
     done = subprocess.run(["bash", "--noprofile", "--norc", "-c", step["bash"]], cwd=cwd, capture_output=True,
-                          text=True, check=False, env={"PATH": "/usr/bin:/bin", **env})
+                          text=True, check=False, env={"PATH": "/usr/bin:/bin", **env}, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def test_the_deploy_stages_check_runs_each_stack_as_its_own_tenant(fake: FakeEntra, tmp_path):
-    """Issue 20 part 1: with the pipeline's environment (OIDC, the service connection's app, no tenant),
-    `post-deploy --stack X --check` of a `consent: hook` stack failed with "ARM_USE_OIDC is set but
-    ARM_CLIENT_ID or ARM_TENANT_ID is not". The step now gives each stack its azuread:tenantId; one
-    stack that names no tenant fails alone, after the others were checked."""
-    d = fake.directory
+def tenant_project(fake: FakeEntra, tmp_path: Path, scenario: dict[str, dict[str, Any]]) -> Path:
+    """A repository whose stacks are `consent: hook` tenants of the fake (those in `scenario` with its
+    azuread:tenantId, plus `no-tenant`, which names none), with the stand-in CLI's scenario beside it."""
     from conftest import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES
 
+    d = fake.directory
     d.add_app(App(DEPLOYER_APP, set()))  # signs in by federated credential (client assertion), no secret
     d.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
     d.add_resource_api(MICROSOFT_GRAPH, {"User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d"})
@@ -542,31 +552,76 @@ def test_the_deploy_stages_check_runs_each_stack_as_its_own_tenant(fake: FakeEnt
     consent(fake)
     project = tmp_path / "repo"
     project.mkdir()
-    (project / "presencesync").symlink_to(ROOT / "presencesync")
-    (project / "scripts").symlink_to(ROOT / "scripts")
+    for name in ("presencesync", "scripts"):
+        (project / name).symlink_to(ROOT / name)
     (project / ".venv").symlink_to(Path(sys.prefix))
+    shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
     hook = {"presencesync:syncUser": {"userPrincipalName": UPN}, "presencesync:syncUserPassword": {"secure": "v1:x"},
             "presencesync:consent": "hook", "presencesync:postDeployTimeout": 20}
-    stack_file(project, "customer-a", {**hook, "azuread:tenantId": d.tenant_id})
+    for name in scenario:
+        stack_file(project, name, {**hook, "azuread:tenantId": d.tenant_id})
     stack_file(project, "no-tenant", hook)
-    scenario = tmp_path / "scenario.json"
-    scenario.write_text(json.dumps({s: {"outputs": outputs(fake), "secretOutputs": ["novus"]}
-                                    for s in ("customer-a", "no-tenant")}))
+    (tmp_path / "scenario.json").write_text(json.dumps(
+        {name: {"outputs": outputs(fake), "secretOutputs": ["novus"], **how}
+         for name, how in {**scenario, "no-tenant": {}}.items()}))
+    return project
+
+
+def pipeline_env(fake: FakeEntra, tmp_path: Path, **env: str) -> dict[str, str]:
+    """What a job's environment holds: OIDC with the service connection's (or workflow's) app and
+    token, the state backend, no tenant; the stand-in CLI on PATH, the fake's endpoints."""
+    return {"ARM_USE_OIDC": "true", "ARM_OIDC_TOKEN": "federated-token-from-the-identity", "ARM_CLIENT_ID": DEPLOYER_APP,
+            "PULUMI_BACKEND_URL": "azblob://state", "AZURE_STORAGE_ACCOUNT": "state", "PATH": f"{STANDIN}:/usr/bin:/bin",
+            "FAKE_PULUMI_SCENARIO": str(tmp_path / "scenario.json"), "FAKE_PULUMI_LOG": str(tmp_path / "calls.jsonl"),
+            "HOME": str(tmp_path), **fake.env(), **env}
+
+
+def run_script(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script], cwd=cwd,
+                          capture_output=True, text=True, check=False, env=env, timeout=300)
+
+
+def test_the_deploy_stages_check_runs_each_stack_as_its_own_tenant(fake: FakeEntra, tmp_path):
+    """Issue 20 part 1: with the pipeline's environment (OIDC, the service connection's app, no tenant),
+    `post-deploy --stack X --check` of a `consent: hook` stack failed with "ARM_USE_OIDC is set but
+    ARM_CLIENT_ID or ARM_TENANT_ID is not". The step now gives each stack its azuread:tenantId; one
+    stack that names no tenant fails alone, after the others were checked."""
+    project = tenant_project(fake, tmp_path, {"customer-a": {}})
     step = next(s for s in ado_job("deploy", "up")["steps"] if "post-deploy-check" in s.get("bash", ""))
-    env = {k: v for k, v in step["env"].items() if "$(" not in v}  # ARM_USE_OIDC; the macros as the agent fills them:
-    env.update(STACKS="customer-a,no-tenant", ARM_OIDC_TOKEN="federated-token-from-the-service-connection",
-               ARM_CLIENT_ID=DEPLOYER_APP, PULUMI_BACKEND_URL="azblob://state", AZURE_STORAGE_ACCOUNT="state",
-               PATH=f"{STANDIN}:/usr/bin:/bin", FAKE_PULUMI_SCENARIO=str(scenario),
-               FAKE_PULUMI_LOG=str(tmp_path / "calls.jsonl"), **fake.env())
-    done = subprocess.run(["bash", "--noprofile", "--norc", "-c", step["bash"]], cwd=project, capture_output=True,
-                          text=True, check=False, env=env)
+    assert {k: v for k, v in step["env"].items() if "$(" not in v} == {"ARM_USE_OIDC": "true"}
+    done = run_script(step["bash"], project, pipeline_env(fake, tmp_path, STACKS="customer-a,no-tenant"))
     assert done.returncode == 1, done.stderr  # no-tenant failed ...
     assert "post-deploy --check customer-a: exit 0" in done.stderr  # ... and customer-a was checked as its tenant
     assert "ARM_USE_OIDC is set but" not in done.stderr
     assert "post-deploy --check no-tenant: Pulumi.no-tenant.yaml sets no azuread:tenantId" in done.stderr
     assert any(r.get("client_id") == DEPLOYER_APP and r.get("grant_type") == "client_credentials"
-               for r in d.token_requests)
-    assert "federated-token-from-the-service-connection" not in done.stdout + done.stderr
+               for r in fake.directory.token_requests)
+    assert "federated-token-from-the-identity" not in done.stdout + done.stderr
+
+
+def test_a_failing_tenant_leaves_the_others_deployed_checked_and_reported(fake: FakeEntra, tmp_path):
+    """Issue 20 part 1, GitHub's deploy job as the runner runs it (each step `bash -e -o pipefail`): one
+    tenant's failed `up` leaves the others deployed, every tenant checked, the shard's report written,
+    and the job failed."""
+    project = tenant_project(fake, tmp_path, {"customer-a": {"fail": "getting secrets manager: bad key"},
+                                              "customer-b": {"changes": {"same": 8, "update": 1}}})
+    job = workflow("deploy.yml")["jobs"]["up"]
+    up = next(s for s in steps(job) if "fleet up" in s.get("run", ""))
+    check = next(s for s in steps(job) if "post-deploy-check" in s.get("run", ""))
+    env = pipeline_env(fake, tmp_path, STACKS="customer-a,customer-b", SHARD="3", PARALLEL="2")
+    deployed = run_script(up["run"], project, env)
+    assert deployed.returncode == 1  # the step, so the job, fails ...
+    report = json.loads((project / "fleet-up-3.json").read_text())
+    assert [(t["stack"], t["result"]) for t in report["tenants"]] == [("customer-a", "failed"),
+                                                                      ("customer-b", "changes")]
+    assert check["if"] == "success() || failure()"  # ... and the check still runs
+    checked = run_script(check["run"], project, env)
+    assert checked.returncode == 0, checked.stderr
+    assert [line for line in checked.stderr.splitlines() if line.startswith("post-deploy --check")] == [
+        "post-deploy --check customer-a: exit 0", "post-deploy --check customer-b: exit 0"]
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert {c["stack"]: c["tenant"] for c in calls if c["argv"][0] == "up"} == {
+        "customer-a": fake.directory.tenant_id, "customer-b": fake.directory.tenant_id}
 
 
 # ---- the Pulumi CLI download and the hashed lock files ------------------------------------------------
