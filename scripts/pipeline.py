@@ -194,6 +194,10 @@ def _count(text: str) -> int:
     return int(text)
 
 
+ARGUMENTS = {"changed": (1, 2), "since-last-deploy": (0, 1), "all": (0, 1), "due": (0, 1), "shards": (2, 2),
+             "ado-matrix": (2, 2), "env": (1, 1), "post-deploy-check": (1, 1)}  # command: (fewest, most)
+
+
 def run(command: str, args: list[str]) -> int:
     project = Path.cwd()
     glob = args[0] if args else "*"
@@ -215,23 +219,18 @@ def run(command: str, args: list[str]) -> int:
     elif command == "env":
         env = deployer_env(check_stack_name(args[0]), project, os.environ)
         print("\n".join(f"{k}={v}" for k, v in env.items()))
-    elif command == "post-deploy-check":
+    else:  # post-deploy-check
         return post_deploy_check([check_stack_name(s) for s in args[0].split(",") if s], project, dict(os.environ))
-    else:
-        print(__doc__, file=sys.stderr)
-        return 64
     return 0
 
 
 def main(argv: list[str]) -> int:
-    if not argv:
+    fewest, most = ARGUMENTS.get(argv[0], (-1, -1)) if argv else (-1, -1)
+    if not fewest <= len(argv) - 1 <= most or fewest < 0:
         print(__doc__, file=sys.stderr)
         return 64
     try:
         return run(argv[0], argv[1:])
-    except IndexError:
-        print(__doc__, file=sys.stderr)
-        return 64
     except PresenceSyncError as error:
         print(f"error: {error.lines[0]}", file=sys.stderr)
         return 1

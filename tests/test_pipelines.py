@@ -374,6 +374,19 @@ def test_the_script_as_the_pipelines_run_it():
     assert pipeline("nonsense").returncode == 64
 
 
+def test_deployer_env_comes_from_the_stack_or_the_pipeline(tmp_path):
+    from presencesync.fleet import CliError, deployer_env
+
+    (tmp_path / "Pulumi.customer-a.yaml").write_text(json.dumps({"config": {
+        "azuread:tenantId": "11111111-2222-4333-8444-555555555555"}}))
+    assert deployer_env("customer-a", tmp_path, {"ARM_CLIENT_ID": "app", "ARM_TENANT_ID": "partner"}) == {
+        "ARM_TENANT_ID": "11111111-2222-4333-8444-555555555555", "ARM_CLIENT_ID": "app"}
+    with pytest.raises(CliError, match="sets no azuread:tenantId"):
+        deployer_env("customer-a", tmp_path, {})
+    done = pipeline("env", "customer-a", cwd=tmp_path, env={"ARM_CLIENT_ID": "app"})
+    assert done.stdout.splitlines() == ["ARM_TENANT_ID=11111111-2222-4333-8444-555555555555", "ARM_CLIENT_ID=app"]
+
+
 def test_stack_names_outside_pulumis_character_set_are_refused_wherever_stacks_are_listed(tmp_path):
     """Issue 22 Medium-3. Pulumi's own rule (sdk/go/common/tokens/stack_name.go, ParseStackName: 1 to 100
     of A-Z a-z 0-9 _ . -; both backends' ValidateStackName call it)."""
@@ -393,6 +406,14 @@ def test_stack_names_outside_pulumis_character_set_are_refused_wherever_stacks_a
     for args in (("shards", '["acme$(id)"]', "4"), ("env", "acme$(id)"), ("post-deploy-check", "acme$(id)")):
         done = pipeline(*args, cwd=tmp_path)
         assert done.returncode == 1 and "a stack name is 1 to 100 letters" in done.stderr, args
+    # fleet lists stacks the same way: one line, nothing run.
+    (tmp_path / "Pulumi.acme$(id).yaml").write_text("config: {}\n")
+    done = subprocess.run([sys.executable, "-m", "presencesync", "fleet", "preview", "--project-dir", str(tmp_path)],
+                          capture_output=True, text=True, check=False, cwd=ROOT,
+                          env={**os.environ, "PATH": f"{STANDIN}:{os.environ['PATH']}"})
+    assert done.returncode == 1 and done.stderr == (
+        "error: stack file 'Pulumi.acme$(id).yaml': a stack name is 1 to 100 letters, digits, '-', '_' or '.' "
+        "(Pulumi's own rule); rename or remove the file\n")
 
 
 def test_three_hundred_stacks_make_at_most_the_configured_jobs_each_stack_in_one_stable_across_runs(tmp_path):
