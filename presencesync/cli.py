@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from presencesync import fleet, stack_names
+from presencesync import fleet
 from presencesync.config import DEFAULTS, PROFILES, Settings
 from presencesync.errors import PresenceSyncError
 from presencesync.fleet import DEFAULT_PARALLEL
@@ -261,7 +261,7 @@ def _fleet(args: argparse.Namespace) -> int:
     if not (project / "Pulumi.yaml").is_file():
         raise UserError(f"--project-dir {project}: no Pulumi.yaml there; run from the project directory")
     fleet.require_cli()
-    stacks = stack_names.find_stacks(project, args.stacks)
+    stacks = fleet.find_stacks(project, args.stacks)
     if not stacks:
         raise UserError(f"--stacks {args.stacks}: no Pulumi.<stack>.yaml in {project} matches")
     policy = project / "policy"

@@ -7,6 +7,7 @@ per stack: `pulumi preview --refresh --expect-no-changes`, then the read-only po
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from typing import Any
 from presencesync.errors import PresenceSyncError
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import read_stack_config, stack_path
+from presencesync.stack_names import check_stack_name
 
 # From this CLI version a failing after-hook (post-deploy) fails `pulumi up`; before, it was only a
 # warning and `up` succeeded with an unproven tenant. scripts/up.sh holds the same number.
@@ -65,6 +67,14 @@ def require_cli() -> None:
     if tuple(int(part) for part in found.groups()) < MINIMUM_CLI:
         raise CliError(f"pulumi CLI {found.group(0).lstrip('v')} is too old: a failing post-deploy would not fail "
                        f"pulumi up; {fix}")
+
+
+def find_stacks(project_dir: Path, pattern: str) -> list[str]:
+    """The stacks with a `Pulumi.<stack>.yaml` in `project_dir` whose names match `pattern`, a glob or
+    several separated by commas; StackNameError for a stack file whose name Pulumi would refuse."""
+    names = sorted(check_stack_name(p.name[len("Pulumi."):-len(".yaml")]) for p in project_dir.glob("Pulumi.*.yaml"))
+    globs = [glob.strip() for glob in pattern.split(",") if glob.strip()]
+    return [name for name in names if any(fnmatch.fnmatchcase(name, glob) for glob in globs)]
 
 
 def tenant_env(stack: str, project_dir: Path) -> dict[str, str]:

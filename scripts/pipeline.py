@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from presencesync.config import parse_rfc3339  # noqa: E402
 from presencesync.errors import PresenceSyncError  # noqa: E402
-from presencesync.fleet import deployer_env  # noqa: E402
+from presencesync.fleet import deployer_env, find_stacks  # noqa: E402
 from presencesync.project_config import stack_settings  # noqa: E402
 from presencesync.stack_file import stack_path  # noqa: E402
-from presencesync.stack_names import check_stack_name, find_stacks  # noqa: E402
+from presencesync.stack_names import check_stack_name  # noqa: E402
 
 SHARED = ("__main__.py", "Pulumi.yaml", "requirements.txt", "requirements.lock", "presencesync/", "policy/")
 MAX_JOBS = 256  # GitHub Actions runs at most 256 jobs from one matrix

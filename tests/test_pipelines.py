@@ -35,7 +35,8 @@ import yaml
 from conftest import CLIENT_ID, DEPLOYER_APP, PASSWORD, ROOT, UPN, consent, outputs
 from fake_entra import App, FakeEntra, User
 
-from presencesync.stack_names import StackNameError, find_stacks
+from presencesync.fleet import find_stacks
+from presencesync.stack_names import StackNameError
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 ADO_TEMPLATES = ROOT / ".azure-pipelines"
