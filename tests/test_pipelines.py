@@ -7,7 +7,8 @@ matrix ("Running variations of jobs in a workflow"); a job gets an OIDC token on
 write`, and an environment's required reviewers hold the job before it starts ("Using environments for
 deployment"); Azure DevOps evaluates an environment's checks before the stage that uses it starts, for
 every job in it ("Define approvals and checks"); a runOnce deployment job's output variable is read as
-`dependencies.<job>.outputs['<job>.<step>.<var>']` ("Deployment jobs"); its Builds - List REST API
+`dependencies.<job>.outputs['<job>.<step>.<var>']` ("Deployment jobs"), a stage condition another
+stage's as `dependencies.<stage>.outputs['<job>.<step>.<var>']` ("Define variables"); its Builds - List REST API
 filters by definitions, branchName, resultFilter, reasonFilter, queryOrder and $top.
 """
 
@@ -279,6 +280,8 @@ def test_azure_devops_stages_triggers_and_identities():
     assert list(stages) == ["check", "preview", "deploy", "rotate", "drift"]
     assert pipeline_doc["schedules"][0]["always"] == "true" and pipeline_doc["trigger"]["batch"] == "true"
     assert "PullRequest" in stages["check"]["condition"] and stages["preview"]["dependsOn"] == "check"
+    # A stage's condition reads an earlier stage's output as dependencies.<stage>.outputs['<job>.<step>.<var>'].
+    assert "ne(dependencies.check.outputs['stacks.list.matrix'], '{}')" in stages["preview"]["condition"]
     assert "IndividualCI" in stages["deploy"]["condition"] and "BatchedCI" in stages["deploy"]["condition"]
     for name in ("rotate", "drift"):  # the nightly schedule and a manual run, on main only
         assert "'Schedule', 'Manual'" in stages[name]["condition"] and "refs/heads/main" in stages[name]["condition"]
