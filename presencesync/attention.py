@@ -1,12 +1,14 @@
 """Which tenants of a fleet report need a person, worst first, and whether tonight's run should say so.
 
 The rule has no state, so every nightly job decides alone: post when a tenant failed or drifted, when
-a new client secret must be entered in Novus, or when a client secret has exactly 30, 14, 7, 3 or 1
-days left, ends today or has expired. A quiet night says nothing, so a channel is not trained to ignore it.
+a new client secret must be entered in Novus, or when a client secret (or a sync user's password) has
+exactly 30, 14, 7, 3 or 1 days left, ends today or has expired. A quiet night says nothing, so a channel
+is not trained to ignore it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -18,6 +20,7 @@ WARNING_DAYS = 30
 # post-deploy --check reports a secret within 30 days of its end as drift with this text; that alone is
 # no drift to post about every night: the reminder days above decide.
 SECRET_ENDING = "client secret: the one Novus should hold expires"
+_PASSWORD_ENDING = re.compile(r"sync user \S+: the password expire[sd] ")  # the same for a sync user's password
 FAILED, DRIFTED, EXPIRED, ENDING, NEW_SECRET = "failed", "drifted", "secret expired", "secret ends", "new secret"
 _RANK = {FAILED: 0, DRIFTED: 1, EXPIRED: 2, NEW_SECRET: 3, ENDING: 4}
 
@@ -64,10 +67,13 @@ def _attention(tenant: dict[str, Any], today: date) -> Attention | None:
     notices = [str(n) for n in tenant.get("notices", [])]
     changes = {str(op): count for op, count in (tenant.get("changes") or {}).items()}
     days = secret_days_left(tenant, today)
-    secret = ("" if days is None or days > WARNING_DAYS else
-              f"client secret expired {-days} day(s) ago" if days < 0 else
-              "client secret ends today" if days == 0 else f"client secret ends in {days} day(s)")
-    real_drift = [d for d in details if not d.startswith(SECRET_ENDING)]
+    secret = _ending("client secret", days)
+    # A sync user's password counts as the client secret does, with the same thresholds: the sooner of the two.
+    user, user_days = soonest_password(tenant, today)
+    if user_days is not None and user_days <= WARNING_DAYS:
+        secret = _join(secret, _ending(f"sync user {user}'s password", user_days))
+        days = user_days if days is None else min(days, user_days)
+    real_drift = [d for d in details if not d.startswith(SECRET_ENDING) and not _PASSWORD_ENDING.match(d)]
     if result not in ("failed", "drifted", "changes", "ok"):
         result = "failed"
     what = "changes: " + ", ".join(f"{op} {count}" for op, count in changes.items()) if changes else ""
@@ -80,6 +86,22 @@ def _attention(tenant: dict[str, Any], today: date) -> Attention | None:
     if secret:
         return Attention(stack, EXPIRED if days is not None and days < 0 else ENDING, secret, days)
     return None
+
+
+def soonest_password(tenant: dict[str, Any], today: date) -> tuple[str | None, int | None]:
+    """The sync user whose password expires first, and its days left (None: none expires, or none is known)."""
+    dated = []
+    for user, expires in (tenant.get("syncUserPasswordExpiry") or {}).items():
+        try:
+            dated.append(((parse_rfc3339(str(expires)).date() - today).days, str(user)))
+        except ValueError:  # never, unknown
+            continue
+    return (min(dated)[1], min(dated)[0]) if dated else (None, None)
+
+
+def _ending(what: str, days: int | None) -> str:
+    return ("" if days is None or days > WARNING_DAYS else f"{what} expired {-days} day(s) ago" if days < 0 else
+            f"{what} ends today" if days == 0 else f"{what} ends in {days} day(s)")
 
 
 def _join(*parts: str) -> str:

@@ -43,7 +43,8 @@ class TenantRun:
     changes: dict[str, int] = field(default_factory=dict)  # operation -> count, "same" left out
     seconds: float = 0.0
     details: tuple[str, ...] = ()  # why it failed or drifted, one line each
-    secret_dates: dict[str, str] = field(default_factory=dict)  # drift: SECRET_DATES from the stack outputs
+    # drift: SECRET_DATES from the stack outputs, and syncUserPasswordExpiry (user name to date, never or unknown)
+    secret_dates: dict[str, Any] = field(default_factory=dict)
     notices: tuple[str, ...] = ()  # what an admin must do now, e.g. enter a new client secret in Novus
 
     @property
@@ -208,11 +209,13 @@ def _drift(name: str, stack: Any, project_dir: Path, env: Mapping[str, str], log
         details.append("pulumi preview --refresh: the tenant differs from the stack")
     settings, _, _ = stack_settings(stack_path(name, project_dir), name, datetime.now(UTC))
     outputs = {key: output.value for key, output in stack.outputs().items()}
-    dates = {key: outputs[key] for key in SECRET_DATES if isinstance(outputs.get(key), str)}
+    dates: dict[str, Any] = {key: outputs[key] for key in SECRET_DATES if isinstance(outputs.get(key), str)}
     try:
         deployed = Deployed.from_outputs(outputs)
+        expiries: dict[str, str] = {}
         details += postdeploy.post_deploy(settings, deployed, check=True, now=datetime.now(UTC),
-                                          say=lambda _: None, env=env)
+                                          say=lambda _: None, env=env, password_expiry=expiries)
+        dates["syncUserPasswordExpiry"] = expiries
     except Exception as error:  # a failed check keeps what the preview and the outputs told
         reason = _first_line(str(error)) if isinstance(error, PresenceSyncError) else \
             f"post-deploy check: unexpected {type(error).__name__}: {_first_line(str(error))}"

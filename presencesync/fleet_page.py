@@ -117,10 +117,22 @@ def _row(tenant: dict[str, Any], today: date) -> dict[str, Any]:
         "end": end,
         "days_left": (end - today).days if end else 10**6,
         "warning": end is not None and (end - today).days < WARNING_DAYS,
+        "passwords": _passwords(tenant, today),
         "previous_end": _day(tenant.get("previousClientSecretEndDate")),
         "next_rotation": _day(tenant.get("nextSecretRotation")),
         "seconds": float(tenant.get("seconds", 0)),
     }
+
+
+def _passwords(tenant: dict[str, Any], today: date) -> list[dict[str, Any]]:
+    """Each sync user's password expiry (post-deploy --check's reading), beside the secret's, with its thresholds."""
+    rows = []
+    for user, expires in sorted((tenant.get("syncUserPasswordExpiry") or {}).items()):
+        end = _day(expires)
+        days = (end - today).days if end else None
+        rows.append({"user": str(user), "end": end.isoformat() if end else str(expires), "days_left": days,
+                     "warning": days is not None and days < WARNING_DAYS})
+    return rows
 
 
 def _day(text: Any) -> date | None:
