@@ -100,7 +100,6 @@ def az_script(settings: Settings, resolved: list[ResolvedApi]) -> str:
     substitutions only in assignments, whose failure stops a script where an argument's would not).
     """
     q = shlex.quote
-    upn = settings.sync_user.user_principal_name
     create = [
         "az ad app create", f"--display-name {q(settings.display_name)}",
         f"--sign-in-audience {settings.sign_in_audience}",
@@ -161,23 +160,33 @@ def az_script(settings: Settings, resolved: list[ResolvedApi]) -> str:
                     "fi",
                 ]
         lines.append("")
-    if settings.sync_user.create:
+    for number, user in enumerate(settings.sync_users, start=1):
+        if not user.create:
+            continue
+        variable = _password_variable(number)
         lines += [
-            "# Step 6: the sync user, unless it exists (no MFA; give it an Office 365 licence in the admin center).",
-            f"if ! az ad user show --id {q(upn)} --query id --output tsv >/dev/null 2>&1; then",
-            "  : \"${SYNC_USER_PASSWORD:?set SYNC_USER_PASSWORD to the password of the sync user}\"",
-            f"  az ad user create --display-name {q(settings.display_name + ' sync user')} "
-            f"--user-principal-name {q(upn)} --password \"$SYNC_USER_PASSWORD\" "
+            f"# Step 6: sync user {user.user_principal_name}, unless it exists (no MFA; give it an Office 365",
+            "# licence in the admin center).",
+            f"if ! az ad user show --id {q(user.user_principal_name)} --query id --output tsv >/dev/null 2>&1; then",
+            f"  : \"${{{variable}:?set {variable} to the password of {user.user_principal_name}}}\"",
+            f"  az ad user create --display-name {q(settings.display_name + ' sync user' + _suffix(number))} "
+            f"--user-principal-name {q(user.user_principal_name)} --password \"${variable}\" "
             "--force-change-password-next-sign-in false --output none",
             "fi",
             "",
         ]
+    ids = [f"SYNC_USER_ID{_suffix(n, '_')}" for n in range(1, len(settings.sync_users) + 1)]
     lines += [
-        "# Step 7: owners: the sync user, you, and any extra owners (az adds only missing ones).",
-        f"SYNC_USER_ID=\"$(az ad user show --id {q(upn)} --query id --output tsv)\"",
+        "# Step 7: owners: every sync user, you, and any extra owners (az adds only missing ones).",
+        *(f"{variable}=\"$(az ad user show --id {q(user.user_principal_name)} --query id --output tsv)\""
+          for variable, user in zip(ids, settings.sync_users, strict=True)),
         "ADMIN_ID=\"$(az ad signed-in-user show --query id --output tsv)\"",
         *(f"az ad app owner add --id \"$APP_ID\" --owner-object-id {o}"
-          for o in ("\"$SYNC_USER_ID\"", "\"$ADMIN_ID\"", *settings.owners)),
+          for o in (*(f"\"${v}\"" for v in ids), "\"$ADMIN_ID\"", *settings.owners)),
+        "# Proof: each sync user is among the application's owners now.",
+        "OWNERS=\"$(az ad app owner list --id \"$APP_ID\" --query '[].id' --output tsv)\"",
+        *(f"grep -qx \"${v}\" <<<\"$OWNERS\" || {{ echo \"sync user {user.user_principal_name} is not an owner\" >&2; "
+          "exit 1; }" for v, user in zip(ids, settings.sync_users, strict=True)),
         "",
         "# Step 4: the client secret, shown once: enter it on the Novus page. A new one only when none of",
         "# this display name is still valid, or NEW_SECRET=1."
@@ -204,7 +213,18 @@ def az_script(settings: Settings, resolved: list[ResolvedApi]) -> str:
         "echo \"Tenant ID:     $TENANT_DOMAIN\"",
         "echo \"Client ID:     $APP_ID\"",
         "echo \"Client secret: $SECRET\"",
-        f"echo \"User name:     {upn}\"",
-        "echo \"Password:      (the sync user's password)\"",
     ]
+    for number, user in enumerate(settings.sync_users, start=1):  # in the order of the Novus page's collection
+        label = f"User name{_suffix(number)}:"
+        lines += [f"echo \"{label:<15}{user.user_principal_name}\"",
+                  f"echo \"{'Password' + _suffix(number) + ':':<15}(the sync user's password)\""]
     return "\n".join(lines) + "\n"
+
+
+def _suffix(number: int, separator: str = " ") -> str:
+    """The first sync user keeps the one-user names (SYNC_USER_PASSWORD, "User name"); the others are numbered."""
+    return "" if number == 1 else f"{separator}{number}"
+
+
+def _password_variable(number: int) -> str:
+    return f"SYNC_USER_PASSWORD{_suffix(number, '_')}"

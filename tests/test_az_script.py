@@ -60,7 +60,8 @@ def az_tenant(fake: FakeEntra, tmp_path: Path):
 
 def script_for(fake: FakeEntra, tmp_path: Path, config: dict) -> Path:
     stack = tmp_path / "Pulumi.t.yaml"
-    stack.write_text(json.dumps({"config": {"presencesync:syncUserPassword": {"secure": "v1:x"}, **config}}))
+    values = {"presencesync:syncUserPassword": {"secure": "v1:x"}, **config}
+    stack.write_text(json.dumps({"config": {k: v for k, v in values.items() if v is not None}}))  # None: left out
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ARM_", "PRESENCESYNC_"))}
     env.update(fake.env(), ARM_CLIENT_ID=DEPLOYER_APP, ARM_CLIENT_SECRET=DEPLOYER_SECRET,
                ARM_TENANT_ID=fake.directory.tenant_id, PATH=os.path.dirname(sys.executable))
@@ -148,3 +149,26 @@ def test_a_failing_command_stops_the_script_with_its_own_message(az_tenant, tmp_
     fake.directory.faults.clear()
     done = run_script(script, env)
     assert done.returncode != 0 and "does not exist" in done.stderr and "Client ID:" not in done.stdout
+
+
+def test_the_script_creates_and_proves_each_sync_user_of_the_collection(az_tenant, tmp_path):
+    """Novus's collection: every created sync user made with its own password variable, every one an owner
+    (the script checks), and the hand-over lines name them in the page's order."""
+    fake, env = az_tenant
+    fake.directory.users[SYNC_USER] = User(SYNC_USER, SYNC_PASSWORD)
+    users = [{"userPrincipalName": "sync2@contoso.com", "create": True, "licensedElsewhere": True},
+             {"userPrincipalName": SYNC_USER},
+             {"userPrincipalName": "sync3@contoso.com", "create": True, "licensedElsewhere": True}]
+    script = script_for(fake, tmp_path, {"presencesync:syncUserPassword": None, "presencesync:syncUsers": users,
+                                         "presencesync:syncUserPasswords": {
+                                             u["userPrincipalName"]: {"secure": "v1:x"} for u in users}})
+    missing = run_script(script, env, SYNC_USER_PASSWORD="First-pa55word!")
+    assert missing.returncode != 0 and "set SYNC_USER_PASSWORD_3 to the password of sync3@contoso.com" in missing.stderr
+    done = run_script(script, env, SYNC_USER_PASSWORD="First-pa55word!", SYNC_USER_PASSWORD_3="Third-pa55word!")
+    assert done.returncode == 0, done.stderr
+    d = fake.directory
+    assert d.users["sync2@contoso.com"].password == "First-pa55word!"
+    assert d.users["sync3@contoso.com"].password == "Third-pa55word!"
+    assert directory_state(fake)["owners"] == {ADMIN.upn, SYNC_USER, "sync2@contoso.com", "sync3@contoso.com"}
+    names = [line.split(":", 1)[1].strip() for line in done.stdout.splitlines() if line.startswith("User name")]
+    assert names == ["sync2@contoso.com", SYNC_USER, "sync3@contoso.com"]
