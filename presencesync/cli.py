@@ -7,6 +7,7 @@ imports what it needs (msal, jinja2, the Pulumi SDK) when it runs, so the others
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ from presencesync.errors import PresenceSyncError
 from presencesync.fleet import DEFAULT_PARALLEL
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import stack_path
+from presencesync.stack_tenant import StackDeployer, stack_deployer, stack_file_deployer
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2, 64  # 2 means drift to the pipelines: not for usage
 
@@ -136,6 +138,14 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str], froze
     return stack_settings(path, _stack_name(args), datetime.now(UTC))
 
 
+def _stack_deployer(stack: str, settings: Settings) -> StackDeployer:
+    """The stack's tenant and deployer credentials, saying on stderr what named another tenant."""
+    deployer = stack_deployer(stack, settings)
+    for line in deployer.set_aside:
+        print(f"note: {line}", file=sys.stderr)
+    return deployer
+
+
 def _stack_name(args: argparse.Namespace) -> str:
     return str(args.stack or args.config.stem.removeprefix("Pulumi."))
 
@@ -189,16 +199,18 @@ def _manifest(args: argparse.Namespace) -> int:
         if not (args.stack or args.config):
             raise UserError("--az-script needs the stack's settings; pass --stack NAME or --config FILE")
         settings, _, _ = _settings(args)
-        print(manifest.az_script(settings, manifest.resolve_permissions(settings.profile, settings.environment)))
+        env = _stack_deployer(_stack_name(args), settings).env
+        print(manifest.az_script(settings, manifest.resolve_permissions(settings.profile, settings.environment, env)))
     else:
-        profile, environment = args.profile or DEFAULTS["profile"], "public"
+        profile, environment, env = args.profile or DEFAULTS["profile"], "public", dict(os.environ)
         if args.stack or args.config:
             if args.profile:
                 raise UserError("--profile comes from the stack's config with --stack or --config; drop --profile")
             settings, _, _ = _settings(args)
             profile, environment = settings.profile, settings.environment
+            env = _stack_deployer(_stack_name(args), settings).env
         print(json.dumps(manifest.required_resource_access(
-            manifest.resolve_permissions(profile, environment)), indent=2))
+            manifest.resolve_permissions(profile, environment, env)), indent=2))
     return EXIT_OK
 
 
@@ -215,9 +227,13 @@ def _post_deploy(args: argparse.Namespace) -> int:
         if not target.parent.is_dir():
             raise UserError(f"--output {target}: the directory {target.parent} does not exist; create it or "
                             "choose another path")
+    deployer = _stack_deployer(name, settings)
     deployed = Deployed.from_outputs(_stack_outputs(args, name))
+    if deployed.directory_tenant_id.lower() != settings.tenant_id.lower():
+        raise UserError(f"the stack's outputs are from tenant {deployed.directory_tenant_id}, but azuread:tenantId "
+                        f"is {settings.tenant_id}; pass the outputs of this stack, or correct azuread:tenantId")
     drift = postdeploy.post_deploy(settings, deployed, check=args.check, now=datetime.now(UTC),
-                                   say=lambda line: print(f"post-deploy: {line}", file=sys.stderr))
+                                   say=lambda line: print(f"post-deploy: {line}", file=sys.stderr), env=deployer.env)
     for line in drift:
         print(f"{'drift' if args.check else 'error'}: {line}", file=sys.stderr)
     if args.check:
@@ -241,8 +257,9 @@ def _adopt(args: argparse.Namespace) -> int:
 
     settings, _, _ = _settings(args)
     name = _stack_name(args)
-    endpoints = endpoints_for(settings.environment)
-    graph = Graph(endpoints.graph, graph_token_source(endpoints).token, Deadline(adopt.LOOKUP_SECONDS))
+    deployer = _stack_deployer(name, settings)
+    endpoints = endpoints_for(settings.environment, deployer.env)
+    graph = Graph(endpoints.graph, graph_token_source(endpoints, deployer.env).token, Deadline(adopt.LOOKUP_SECONDS))
     found = adopt.find_registration(graph, settings, name, args.display_name or settings.display_name)
     target = args.output or args.project_dir / f"adopt.{name}.json"
     target.write_text(json.dumps(found.import_file, indent=2) + "\n", encoding="utf-8")
@@ -264,6 +281,10 @@ def _fleet(args: argparse.Namespace) -> int:
     stacks = fleet.find_stacks(project, args.stacks)
     if not stacks:
         raise UserError(f"--stacks {args.stacks}: no Pulumi.<stack>.yaml in {project} matches")
+    for stack in stacks:  # a stack that names no tenant fails in its own run
+        with contextlib.suppress(PresenceSyncError):
+            for line in stack_file_deployer(stack, project).set_aside:
+                print(f"fleet: {line}", file=sys.stderr)
     policy = project / "policy"
     runner = fleet.stack_runner(args.action, project, policy if args.action != "drift" and policy.is_dir() else None)
     report = args.report or project / f"fleet-{args.action}.json"
