@@ -23,7 +23,7 @@ from presencesync.config import DEFAULTS, PROFILES, Settings
 from presencesync.errors import PresenceSyncError
 from presencesync.fleet import DEFAULT_PARALLEL
 from presencesync.project_config import stack_settings
-from presencesync.stack_file import stack_path
+from presencesync.stack_file import secrets_provider_changes, stack_path
 from presencesync.stack_tenant import StackDeployer, stack_deployer, stack_file_deployer
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2, 64  # 2 means drift to the pipelines: not for usage
@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     _stack_source(check, required=True)
     check.add_argument("--policy-pack-config", metavar="FILE", type=Path,
                        help="the policy pack's config, as pulumi preview --policy-pack-config takes it")
+    check.add_argument("--against", metavar="FILE", type=Path,
+                       help="the same stack file on the base branch: call out a changed secretsprovider or "
+                            "encryptedkey (for pull-request checks)")
     check.set_defaults(run=_check)
 
     show = commands.add_parser("manifest", help="print requiredResourceAccess.json (or the az CLI script)")
@@ -134,8 +137,11 @@ def _stack_source(command: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str], frozenset[str]]:
-    path = args.config if args.config else stack_path(args.stack, args.project_dir)
-    return stack_settings(path, _stack_name(args), datetime.now(UTC))
+    return stack_settings(_stack_file(args), _stack_name(args), datetime.now(UTC))
+
+
+def _stack_file(args: argparse.Namespace) -> Path:
+    return Path(args.config if args.config else stack_path(args.stack, args.project_dir))
 
 
 def _stack_deployer(stack: str, settings: Settings) -> StackDeployer:
@@ -154,6 +160,9 @@ def _check(args: argparse.Namespace) -> int:
     from presencesync import offline_plan  # imports the Pulumi SDK: only where needed
     from presencesync.policy_check import run_policies  # imports the policy SDK: only where needed
 
+    if args.against:  # before the config's verdict, so a failing check still shows it
+        for line in secrets_provider_changes(args.against, _stack_file(args)):
+            print(f"warning: {line}", file=sys.stderr)
     settings, values, encrypted = _settings(args)
     policy_config = _policy_config(args.policy_pack_config)
     facts = offline_plan.placeholder_facts(settings)

@@ -62,7 +62,8 @@ def graph_token_source(endpoints: Endpoints, env: Mapping[str, str] = os.environ
         if not (client_id and tenant):
             missing = " and ".join(name for name, value in (("ARM_CLIENT_ID", client_id), ("ARM_TENANT_ID", tenant))
                                    if not value)
-            raise CredentialsError(f"ARM_USE_OIDC is set but {missing} is not; set {missing}")
+            verb = "are" if " and " in missing else "is"
+            raise CredentialsError(f"ARM_USE_OIDC is set but {missing} {verb} not; set {missing}")
         assertion = _oidc_assertion(env)
         return _confidential(endpoints, client_id, tenant, {"client_assertion": assertion}, scope,
                              f"OIDC federated credential of app {client_id}", http_cache)

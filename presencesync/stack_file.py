@@ -263,6 +263,32 @@ def read_stack_config(path: Path, project: str = NAMESPACE) -> StackConfig:
                        objects=frozenset(objects), problems=tuple(problems))
 
 
+def secrets_provider_changes(base: Path, head: Path) -> list[str]:
+    """How `head` changes the stack's secrets provider against `base` (the same stack file on the base
+    branch), one line per key: a pull request that swaps `secretsprovider` or `encryptedkey` moves where the
+    stack's secrets are decrypted, which a reviewer must see. A missing `base` is a new stack: nothing to compare."""
+    if not base.exists():
+        return []
+    before, after = (_document(path) for path in (base, head))
+    changes = []
+    for key in ("secretsprovider", "encryptedkey"):
+        old, new = before.get(key), after.get(key)
+        if old != new:
+            shown = (f"from '{excerpt(str(old))}' to '{excerpt(str(new))}'" if key == "secretsprovider" else
+                     "its value" if old and new else "added" if new else "removed")
+            changes.append(f"{head.name}: {key} changes ({shown}): this moves where the stack's secrets are "
+                           "decrypted; a reviewer must confirm it was meant (pulumi stack change-secrets-provider)")
+    return changes
+
+
+def _document(path: Path) -> dict[Any, Any]:
+    try:
+        document = parse_yaml(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise StackFileError(f"{path}: cannot be read as a stack file ({type(error).__name__})") from None
+    return document if isinstance(document, dict) else {}
+
+
 def _secure_problems(value: Any, document: dict[Any, Any]) -> list[str]:
     """Why `secure:` values in `value` cannot belong to this stack file: the secrets managers mark the stack
     they encrypt for (pkg/secrets/passphrase/manager.go `EditProjectStack` writes encryptionsalt;
