@@ -74,6 +74,22 @@ def _parser() -> argparse.ArgumentParser:
                             "encryptedkey (for pull-request checks)")
     check.set_defaults(run=_check)
 
+    born = commands.add_parser("new-tenant", help="write a new customer tenant's stack file and say what comes next")
+    born.add_argument("name", metavar="NAME", help="the stack's name, e.g. customer-a (file Pulumi.NAME.yaml)")
+    born.add_argument("--tenant-id", metavar="GUID", required=True, help="the customer's directory (tenant) ID")
+    born.add_argument("--profile", choices=PROFILES, required=True, help="the presence API (see README)")
+    born.add_argument("--sync-user", metavar="UPN", required=True, help="the sync user's sign-in name")
+    born.add_argument("--create-sync-user", action="store_true", help="create the sync user (else it exists)")
+    born.add_argument("--licence-sku", metavar="GUID", help="with --create-sync-user: the licence's SKU ID")
+    born.add_argument("--usage-location", metavar="CC", help="with --create-sync-user: two-letter country code")
+    expiry = born.add_mutually_exclusive_group()
+    expiry.add_argument("--secret-expiry", choices=("1y", "2y"), help="one client secret's lifetime (default 2y)")
+    expiry.add_argument("--rotate-days", metavar="N", type=_positive,
+                        help="rotate the client secret every N days (31 to 365), on days spread by the tenant ID")
+    born.add_argument("--project-dir", metavar="DIR", type=Path, default=Path.cwd(),
+                      help="where Pulumi.yaml and the stack files are (default: current directory)")
+    born.set_defaults(run=_new_tenant)
+
     show = commands.add_parser("manifest", help="print requiredResourceAccess.json (or the az CLI script)")
     _stack_source(show, required=False)
     show.add_argument("--az-script", action="store_true",
@@ -199,6 +215,25 @@ def _policy_config(path: Path | None) -> dict[str, Any]:
         raise UserError(f"--policy-pack-config {path}: must map policy names to objects, e.g. "
                         '{"single-tenant-audience": {"allowMultiTenant": true}}')
     return config
+
+
+def _new_tenant(args: argparse.Namespace) -> int:
+    from presencesync import new_tenant
+
+    tenant = new_tenant.NewTenant(
+        stack=args.name, tenant_id=args.tenant_id, profile=args.profile, sync_user=args.sync_user,
+        create_sync_user=args.create_sync_user, licence_sku=args.licence_sku, usage_location=args.usage_location,
+        secret_expiry=args.secret_expiry, rotate_days=args.rotate_days)
+    if not (args.project_dir / "Pulumi.yaml").is_file():
+        raise UserError(f"--project-dir {args.project_dir}: no Pulumi.yaml there; run from the project directory")
+    verdict = new_tenant.create(tenant, args.project_dir, say=lambda line: print(f"new-tenant: {line}"),
+                                interactive=sys.stdin.isatty())
+    for line in verdict:
+        print(f"check: {line}")
+    if not verdict:
+        print(f"check: the stack's config is complete; see its resources with python -m presencesync check "
+              f"--stack {args.name}, then deploy with pulumi up --stack {args.name}")
+    return EXIT_OK if all(line.startswith(new_tenant.PASSWORD_KEY) for line in verdict) else EXIT_ERROR
 
 
 def _manifest(args: argparse.Namespace) -> int:

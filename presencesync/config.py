@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "implicitGrant": {},  # each flag not given takes the profile's default
     "secretExpiry": "",  # 2y, unless secretRotationDays is set
     "secretRotationDays": 0,  # 0: no rotation
+    "secretRotationOffsetDays": 0,  # 0: the periods start at the epoch, as before offsets existed
     "consent": "resource",
     "owners": [],
     "tenantDomain": "",  # the tenant's default domain
@@ -287,7 +288,14 @@ def _client_secrets(r: _Reader, now: datetime) -> SecretPlan | None:
             r.problem("secretRotationDays", "cannot be combined with presencesync:secretExpiry (rotated secrets "
                       "live two periods); remove one of the two keys")
             return None
-        return rotating_secrets(now.astimezone(UTC).date(), int(rotation))
+        offset = r.optional("secretRotationOffsetDays") or "0"
+        if not offset.isdigit() or int(offset) >= int(rotation):
+            r.problem("secretRotationOffsetDays", f"'{excerpt(offset)}' is not a whole number of days from 0 to "
+                      f"{int(rotation) - 1} (below secretRotationDays); new-tenant writes one, or remove the key")
+            return None
+        return rotating_secrets(now.astimezone(UTC).date(), int(rotation), int(offset))
+    if r.optional("secretRotationOffsetDays") is not None:
+        r.problem("secretRotationOffsetDays", "applies only with presencesync:secretRotationDays; remove it")
     expiry = r.optional("secretExpiry") or DEFAULT_SECRET_EXPIRY
     end_date = _secret_end_date(expiry, now)
     if end_date is None:
