@@ -20,13 +20,14 @@ from typing import Any, NoReturn
 
 from presencesync import fleet
 from presencesync.config import DEFAULTS, PROFILES, Settings
-from presencesync.errors import PresenceSyncError
+from presencesync.errors import PresenceSyncError, missing_dependency
 from presencesync.fleet import DEFAULT_PARALLEL
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import secrets_provider_changes, stack_path
 from presencesync.stack_tenant import StackDeployer, stack_deployer, stack_file_deployer
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2, 64  # 2 means drift to the pipelines: not for usage
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a command its pipe's reader stopped (128 + SIGPIPE)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `check ... | head`: the reader has what it wanted; stop quietly, as a pipe does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        return EXIT_BROKEN_PIPE
+    except ModuleNotFoundError as missing:
+        print(missing_dependency(missing.name), file=sys.stderr)
+        return EXIT_ERROR
     except Exception as bug:  # not the user's to fix: one line, or the whole traceback with --debug
         if args.debug:
             raise
@@ -95,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--az-script", action="store_true",
                       help="print the az CLI commands for the whole manual guide instead")
     show.add_argument("--profile", choices=PROFILES, help="without a stack: the profile (default ucwa)")
+    show.add_argument("--output", metavar="FILE", type=Path,
+                      help="write to FILE, only once everything is resolved (default: print it)")
     show.set_defaults(run=_manifest)
 
     after = commands.add_parser("post-deploy", help="grant consent if asked, prove sign-in, hand over to Novus")
@@ -131,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         run.set_defaults(run=_fleet, action=action)
     page = fleet_actions.add_parser("report", help="render the fleet health page from fleet reports")
     page.add_argument("reports", metavar="REPORT", type=Path, nargs="+", help="JSON written by fleet --report")
-    page.add_argument("--html", metavar="FILE", type=Path, required=True, help="where to write the page")
+    page.add_argument("--html", metavar="FILE", type=Path, help="where to write the page")
     page.add_argument("--summary", metavar="FILE", type=Path,
                       help="also append a Markdown table of the tenants (e.g. to $GITHUB_STEP_SUMMARY)")
     page.set_defaults(run=_fleet_report)
@@ -173,14 +182,40 @@ def _stack_name(args: argparse.Namespace) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if not (args.stack and any(c in args.stack for c in "*?[")):
+        return _check_one(args)
+    # A glob (--stack 'customer-*'): every matching stack, each with its own verdict.
+    if args.against:
+        raise UserError("--against compares one stack file; give --stack NAME, not a pattern")
+    stacks = fleet.find_stacks(args.project_dir, args.stack)
+    if not stacks:
+        raise UserError(f"--stack {args.stack}: no Pulumi.<stack>.yaml in {args.project_dir} matches")
+    failed = []
+    for stack in stacks:
+        print(f"== {stack}")
+        try:
+            if _check_one(argparse.Namespace(**{**vars(args), "stack": stack})) != EXIT_OK:
+                failed.append(stack)
+        except PresenceSyncError as error:
+            failed.append(stack)
+            for line in error.lines:
+                print(f"error: {stack}: {line}", file=sys.stderr)
+    print(f"check: {len(stacks) - len(failed)} of {len(stacks)} stack(s) pass"
+          f"{'; failing: ' + ', '.join(failed) if failed else ''}", file=sys.stderr)
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def _check_one(args: argparse.Namespace) -> int:
     from presencesync import offline_plan  # imports the Pulumi SDK: only where needed
-    from presencesync.policy_check import run_policies  # imports the policy SDK: only where needed
+    from presencesync.policy_check import config_problems, run_policies  # the policy SDK: only where needed
 
     if args.against:  # before the config's verdict, so a failing check still shows it
         for line in secrets_provider_changes(args.against, _stack_file(args)):
             print(f"warning: {line}", file=sys.stderr)
     settings, values, encrypted = _settings(args)
     policy_config = _policy_config(args.policy_pack_config)
+    if problems := config_problems(policy_config):
+        raise UserError(f"--policy-pack-config {args.policy_pack_config}: {problems[0]}")
     facts = offline_plan.placeholder_facts(settings)
     plan = offline_plan.run_program(values, facts, secret_keys=tuple(encrypted), stack=args.stack or "check")
     violations = run_policies(plan, facts.deployer_object_id, policy_config)
@@ -244,7 +279,7 @@ def _manifest(args: argparse.Namespace) -> int:
             raise UserError("--az-script needs the stack's settings; pass --stack NAME or --config FILE")
         settings, _, _ = _settings(args)
         env = _stack_deployer(_stack_name(args), settings).env
-        print(manifest.az_script(settings, manifest.resolve_permissions(settings.profile, settings.environment, env)))
+        text = manifest.az_script(settings, manifest.resolve_permissions(settings.profile, settings.environment, env))
     else:
         profile, environment, env = args.profile or DEFAULTS["profile"], "public", dict(os.environ)
         if args.stack or args.config:
@@ -253,8 +288,22 @@ def _manifest(args: argparse.Namespace) -> int:
             settings, _, _ = _settings(args)
             profile, environment = settings.profile, settings.environment
             env = _stack_deployer(_stack_name(args), settings).env
-        print(json.dumps(manifest.required_resource_access(
-            manifest.resolve_permissions(profile, environment, env)), indent=2))
+        text = json.dumps(manifest.required_resource_access(
+            manifest.resolve_permissions(profile, environment, env)), indent=2)
+    if args.output is None:
+        print(text)
+        return EXIT_OK
+    # Written whole or not at all: a failed lookup must not leave an empty script that "succeeds" when run.
+    scratch = args.output.with_name(f".{args.output.name}.{os.getpid()}.tmp")
+    try:
+        with os.fdopen(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700 if args.az_script else 0o600),
+                       "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        os.replace(scratch, args.output)
+    except OSError as error:
+        scratch.unlink(missing_ok=True)
+        raise UserError(f"--output {args.output}: cannot be written ({error.strerror})") from None
+    print(f"manifest: wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -349,9 +398,12 @@ def _fleet(args: argparse.Namespace) -> int:
 def _fleet_report(args: argparse.Namespace) -> int:
     from presencesync import fleet_page
 
+    if not (args.html or args.summary):
+        raise UserError("fleet report: give --html FILE, --summary FILE or both")
     report = fleet_page.load_reports(args.reports)
-    fleet_page.write_page(report, args.html)
-    print(f"fleet: page in {args.html}", file=sys.stderr)
+    if args.html:
+        fleet_page.write_page(report, args.html)
+        print(f"fleet: page in {args.html}", file=sys.stderr)
     if args.summary:
         with args.summary.open("a", encoding="utf-8") as summary:
             summary.write(fleet_page.markdown_summary(report, datetime.now(UTC).date()))
