@@ -14,7 +14,6 @@ import pulumi
 import pytest
 from conftest import ROOT, run
 
-from presencesync.client_secrets import spread_offset
 from presencesync.stack_file import read_stack_config
 
 STANDIN = ROOT / "tests" / "standin"
@@ -119,6 +118,8 @@ def _settings(path: Path, day: date):
 
 
 def test_two_new_tenants_with_the_same_period_rotate_on_different_days(repo):
+    from presencesync.client_secrets import spread_offset
+
     for name, tenant in (("customer-a", TENANT_A), ("customer-b", TENANT_B)):
         done = new_tenant(repo, name, "--tenant-id", tenant, "--profile", "graph", "--sync-user", "s@a.com",
                           "--rotate-days", "180")
@@ -137,6 +138,8 @@ def test_two_new_tenants_with_the_same_period_rotate_on_different_days(repo):
 
 def test_offsets_spread_evenly_and_stay_the_same_for_a_tenant():
     import uuid
+
+    from presencesync.client_secrets import spread_offset
 
     tenants = [str(uuid.UUID(int=i * 7919 + 12345, version=4)) for i in range(900)]
     counts = [0] * 30

@@ -26,8 +26,6 @@ from conftest import (
     write_stack,
 )
 
-from presencesync.config import PROVIDER_KEYS
-
 OTHER_TENANT = "22222222-2222-4222-8222-222222222222"
 STANDIN = ROOT / "tests" / "standin"
 
@@ -44,6 +42,8 @@ def test_the_provider_keys_are_the_installed_providers_own():
     """pulumi-azuread's config module (pulumi_azuread/config/vars.py, generated from the provider's schema.json
     `config.variables`) reads each key by name; the list in config.py is that list."""
     import pulumi_azuread.config.vars as provider_vars
+
+    from presencesync.config import PROVIDER_KEYS
 
     source = Path(provider_vars.__file__).read_text(encoding="utf-8")
     assert tuple(sorted(re.findall(r"__config__\.get\w*\('(\w+)'\)", source))) == PROVIDER_KEYS
