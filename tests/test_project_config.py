@@ -69,7 +69,7 @@ def test_the_gate_refuses_what_the_cli_refuses_one_line_each(tmp_path):
         "presencesync:postDeployTimeout: must be of type 'integer' ('soon'), or the Pulumi CLI refuses the stack; "
         "set it in the stack file, or with pulumi config set presencesync:postDeployTimeout VALUE",
         "presencesync:protect: must be of type 'boolean' ('yes'), or the Pulumi CLI refuses the stack; "
-        "set it in the stack file, or with pulumi config set presencesync:protect VALUE",
+        "write true: Pulumi reads stack files as YAML 1.2, where 'yes' is text",
         "presencesync:redirectUris: must be of type 'array<string>' ('[1]'), or the Pulumi CLI refuses the stack; "
         "set it as a YAML list in the stack file, or with pulumi config set --path 'presencesync:redirectUris[0]' VALUE",
         "presencesync:syncUser: Stack 'customer-a' is missing configuration value 'syncUser', so the Pulumi CLI "
