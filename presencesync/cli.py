@@ -345,14 +345,15 @@ def _post_deploy(args: argparse.Namespace) -> int:
 def _adopt(args: argparse.Namespace) -> int:
     from presencesync import adopt
     from presencesync.clouds import endpoints_for
-    from presencesync.credentials import graph_token_source
     from presencesync.graph import Deadline, Graph
+    from presencesync.stack_tenant import deployer_token_source
 
     settings, _, _ = _settings(args)
     name = _stack_name(args)
     deployer = _stack_deployer(name, settings)
     endpoints = endpoints_for(settings.environment, deployer.env)
-    graph = Graph(endpoints.graph, graph_token_source(endpoints, deployer.env).token, Deadline(adopt.LOOKUP_SECONDS))
+    token = deployer_token_source(deployer, settings.environment).token
+    graph = Graph(endpoints.graph, token, Deadline(adopt.LOOKUP_SECONDS))
     found = adopt.find_registration(graph, settings, name, args.display_name or settings.display_name)
     target = args.output or args.project_dir / f"adopt.{name}.json"
     target.write_text(json.dumps(found.import_file, indent=2) + "\n", encoding="utf-8")

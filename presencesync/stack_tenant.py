@@ -17,10 +17,14 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from presencesync.config import CLIENT_KEY, TENANT_KEY, Settings, excerpt, is_guid
 from presencesync.errors import PresenceSyncError
 from presencesync.stack_file import read_stack_config, stack_path
+
+if TYPE_CHECKING:
+    from presencesync.credentials import TokenSource
 
 TENANT_ENV, CLIENT_ENV = "ARM_TENANT_ID", "ARM_CLIENT_ID"
 
@@ -60,6 +64,14 @@ def stack_file_deployer(stack: str, project_dir: Path, environ: Mapping[str, str
         raise StackTenantError(f"Pulumi.{stack}.yaml: {CLIENT_KEY} '{excerpt(client_id)}' is not an application "
                                f"(client) ID (GUID); set the deployer app's ID, or remove the key")
     return _deployer(stack, tenant_id, client_id, environ)
+
+
+def deployer_token_source(deployer: StackDeployer, environment: str) -> TokenSource:
+    """The deployer's Microsoft Graph token for the stack's tenant (credentials.py's order of credentials)."""
+    from presencesync.clouds import endpoints_for
+    from presencesync.credentials import graph_token_source  # msal: only where a command signs in
+
+    return graph_token_source(endpoints_for(environment, deployer.env), deployer.env)
 
 
 def _deployer(stack: str, tenant_id: str, client_id: str | None, environ: Mapping[str, str]) -> StackDeployer:

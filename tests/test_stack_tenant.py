@@ -207,3 +207,29 @@ def test_the_oidc_error_names_the_missing_variable():
                          ({}, "ARM_CLIENT_ID and ARM_TENANT_ID are not")):
         with pytest.raises(CredentialsError, match=f"ARM_USE_OIDC is set but {missing}"):
             graph_token_source(endpoints_for("public", {}), {"ARM_USE_OIDC": "true", **env})
+
+
+def test_the_azure_clis_default_tenant_is_set_aside(tmp_path, monkeypatch):
+    """A recording stand-in for az: `az account show --query tenantId --output tsv` prints the signed-in
+    default tenant; `az account get-access-token --tenant T` answers a token for T (azure-cli's
+    `account show` and `account get-access-token`, whose JSON carries accessToken and expires_on)."""
+    from presencesync.stack_tenant import _az_default_tenant, deployer_token_source, stack_file_deployer
+
+    log = tmp_path / "az.log"
+    stub = tmp_path / "bin" / "az"
+    stub.parent.mkdir()
+    stub.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\ncase "$1 $2" in\n'
+                    f'  "account show") echo {OTHER_TENANT};;\n'
+                    '  "account get-access-token") echo \'{"accessToken": "t0ken", "expires_on": 9999999999}\';;\n'
+                    'esac\n')
+    stub.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stub.parent}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    _az_default_tenant.cache_clear()
+    (tmp_path / "Pulumi.customer-a.yaml").write_text(json.dumps({"config": {"azuread:tenantId": TENANT_ID}}))
+    deployer = stack_file_deployer("customer-a", tmp_path, {})
+    assert deployer.set_aside == (f"customer-a: the Azure CLI's default tenant {OTHER_TENANT} set aside: signing in "
+                                  f"to the stack's tenant {TENANT_ID} (azuread:tenantId)",)
+    assert deployer_token_source(deployer, "public").token() == "t0ken"
+    token_calls = [line for line in log.read_text().splitlines() if line.startswith("account get-access-token")]
+    assert len(token_calls) == 1 and token_calls[0].endswith(f"--tenant {TENANT_ID}")
+    _az_default_tenant.cache_clear()
