@@ -23,7 +23,7 @@ from typing import Any
 from presencesync.errors import PresenceSyncError
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import stack_path
-from presencesync.stack_tenant import stack_file_deployer
+from presencesync.stack_tenant import StackTenantError, stack_file_deployer
 
 # From this CLI version a failing after-hook (post-deploy) fails `pulumi up`; before, it was only a
 # warning and `up` succeeded with an unproven tenant. scripts/up.sh holds the same number.
@@ -86,7 +86,10 @@ def tenant_env(stack: str, project_dir: Path) -> dict[str, str]:
 def deployer_env(stack: str, project_dir: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """The tenant the stack names (azuread:tenantId) and the deployer app it names (azuread:clientId), else the
     environment's ARM_CLIENT_ID: one process (a fleet run, a pipeline job) signs in to each tenant in turn."""
-    deployer = stack_file_deployer(stack, project_dir, environ)
+    try:
+        deployer = stack_file_deployer(stack, project_dir, environ)
+    except StackTenantError as error:
+        raise CliError(str(error)) from None
     if not deployer.client_id:
         raise CliError(f"ARM_CLIENT_ID is not set and Pulumi.{stack}.yaml sets no azuread:clientId; give the "
                        "deployer app's ID in the pipeline's variables (or pulumi config set azuread:clientId <GUID>)")

@@ -196,6 +196,11 @@ def test_pipeline_env_blames_the_missing_client_id_not_the_tenant(tmp_path):
     with pytest.raises(CliError) as raised:
         deployer_env("customer-a", tmp_path, {"ARM_TENANT_ID": OTHER_TENANT})
     assert str(raised.value).startswith("ARM_CLIENT_ID is not set and Pulumi.customer-a.yaml sets no azuread:clientId")
+    # And the other way round: the deployer app is there, the stack names no tenant.
+    (tmp_path / "Pulumi.customer-a.yaml").write_text(json.dumps({"config": {"azuread:tenantid": TENANT_ID}}))
+    with pytest.raises(CliError) as raised:
+        deployer_env("customer-a", tmp_path, {"ARM_CLIENT_ID": TENANT_ID, "ARM_TENANT_ID": OTHER_TENANT})
+    assert str(raised.value).startswith("Pulumi.customer-a.yaml: azuread:tenantId is missing")
 
 
 def test_the_oidc_error_names_the_missing_variable():
