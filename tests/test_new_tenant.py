@@ -165,7 +165,7 @@ def test_an_offset_needs_rotation_and_stays_below_the_period(tmp_path):
 
 
 # The example stacks keep exactly their secrets across the upgrade: the same resources and the same
-# secret inputs as before offsets existed (recorded from the code before this change on 2026-11-26).
+# secret inputs as before offsets existed (recorded on 2026-11-26 from main at 28aa9a0, before this change).
 BEFORE = {
     "expiry": (["application", "client-secret", "sync-user-licence", "sync-user-licence", "service-principal",
                 "consent-microsoft-graph", "consent-skype-for-business-online", "sync-user", "dev"],
@@ -174,10 +174,10 @@ BEFORE = {
     "rotation": (["application", "client-secret-a", "client-secret-b", "sync-user-licence", "sync-user-licence",
                   "service-principal", "consent-microsoft-graph", "consent-skype-for-business-online", "sync-user",
                   "dev"],
-                 {"client-secret-a": {"endDate": "2027-03-03T00:00:00Z", "startDate": "2026-03-08T00:00:00Z",
+                 {"client-secret-a": {"endDate": "2027-03-03T00:00:00Z",
                                       "rotateWhenChanged": {"generation": "114", "rotationDays": "180"},
                                       "displayName": "presencesync (Novus)"},
-                  "client-secret-b": {"endDate": "2027-08-30T00:00:00Z", "startDate": "2026-09-04T00:00:00Z",
+                  "client-secret-b": {"endDate": "2027-08-30T00:00:00Z",
                                       "rotateWhenChanged": {"generation": "115", "rotationDays": "180"},
                                       "displayName": "presencesync (Novus)"}}),
 }
@@ -201,10 +201,10 @@ def test_the_example_stacks_keep_their_resources_and_secrets(facts, variant):
     day = date(2026, 11, 26)
 
     def program() -> None:
-        from presencesync.handover import resource_hook
+        from presencesync.handover import post_deploy_step
 
         Tenant(pulumi.get_stack(), from_pulumi(now=datetime.combine(day, time(), UTC) + timedelta(hours=13)),
-               resource_hook)
+               post_deploy_step)
 
     example_facts = TenantFacts(facts.tenant_id, facts.deployer_object_id, facts.default_domain,
                                 facts.resource_apis, {"presencesync@contoso.com": SYNC_USER_ID})
