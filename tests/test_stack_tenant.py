@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,24 @@ def test_the_azure_clis_default_tenant_is_set_aside(tmp_path, monkeypatch):
     token_calls = [line for line in log.read_text().splitlines() if line.startswith("account get-access-token")]
     assert len(token_calls) == 1 and token_calls[0].endswith(f"--tenant {TENANT_ID}")
     _az_default_tenant.cache_clear()
+
+
+def test_the_post_deploy_step_in_pulumi_up_signs_in_to_the_stacks_tenant(tenant, tmp_path, monkeypatch):
+    """Within `pulumi up` the step runs in the program's process, whose environment may name another tenant;
+    the azuread provider signs in to azuread:tenantId, and so does the step (consent: hook, the deployer's token)."""
+    import asyncio
+
+    from presencesync.config import load_settings
+    from presencesync.handover import post_deploy_step
+
+    consent(tenant)
+    for key, value in {**deployer_env(tenant), "ARM_TENANT_ID": OTHER_TENANT}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({"azuread:tenantId": tenant.directory.tenant_id, "presencesync:consent": "hook",
+                              "presencesync:syncUserPassword": PASSWORD,
+                              "presencesync:syncUser": json.dumps({"userPrincipalName": UPN})},
+                             now=datetime.now(UTC))
+    asyncio.run(post_deploy_step(settings)(outputs(tenant)))
+    token_paths = {s.path for s in tenant.directory.seen if s.path.endswith("/oauth2/v2.0/token")}
+    assert token_paths == {f"/{tenant.directory.tenant_id}/oauth2/v2.0/token"}
