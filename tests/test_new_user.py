@@ -126,7 +126,7 @@ def test_fleet_report_writes_a_summary_without_a_page(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "customer-a" in summary.read_text() and not list(tmp_path.glob("*.html"))
     done = run("fleet", "report", str(report))
-    assert done.returncode == 1 and "give --html FILE, --summary FILE or both" in done.stderr
+    assert done.returncode == 1 and "nothing to write; give --html FILE, --summary FILE or both" in done.stderr
 
 
 def test_check_takes_a_glob_of_stacks(tmp_path):
