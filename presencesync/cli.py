@@ -414,7 +414,7 @@ def _fleet(args: argparse.Namespace) -> int:
 def _fleet_report(args: argparse.Namespace) -> int:
     from presencesync import fleet_page
 
-    if not (args.html or args.summary or args.github_issue or args.teams_webhook_env):
+    if not (args.html or args.summary or args.github_issue or getattr(args, "teams_webhook_env", None)):
         raise UserError("fleet report: nothing to write; give --html FILE, --summary FILE or both "
                         "(or a notification)")
     _check_teams_options(args)
