@@ -265,7 +265,7 @@ def test_a_failed_check_keeps_the_drift_and_the_secret_dates(fake: FakeEntra, tm
     tenant = json.loads((directory / "fleet-drift.json").read_text())["tenants"][0]
     assert tenant["result"] == "failed"
     assert tenant["changes"] == {"update": 1}  # what the preview found
-    assert tenant["details"] == ["ARM_USE_OIDC is set but ARM_CLIENT_ID or ARM_TENANT_ID is not; set both",
+    assert tenant["details"] == ["ARM_USE_OIDC is set but ARM_CLIENT_ID is not; set ARM_CLIENT_ID",
                                  "pulumi preview --refresh: the tenant differs from the stack"]
     assert (tenant["clientSecretEndDate"], tenant["previousClientSecretEndDate"], tenant["nextSecretRotation"]) == (
         "2028-11-26T00:00:00Z", "2028-05-30T00:00:00Z", "2028-05-30T00:00:00Z")
