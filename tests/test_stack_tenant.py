@@ -243,7 +243,9 @@ def test_the_azure_clis_default_tenant_is_set_aside(tmp_path, monkeypatch):
 
 def test_the_post_deploy_step_in_pulumi_up_signs_in_to_the_stacks_tenant(tenant, tmp_path, monkeypatch):
     """Within `pulumi up` the step runs in the program's process, whose environment may name another tenant;
-    the azuread provider signs in to azuread:tenantId, and so does the step (consent: hook, the deployer's token)."""
+    the azuread provider signs in to azuread:tenantId (ARM_TENANT_ID is only the default of its tenant_id:
+    terraform-provider-azuread internal/provider/provider.go, `AzureADProvider`, `schema.EnvDefaultFunc`), and
+    so does the step (consent: hook, the deployer's token)."""
     import asyncio
 
     from presencesync.config import load_settings
