@@ -27,4 +27,5 @@ def missing_dependency(module: str | None) -> str:
     """The one line for a package that is not installed: presencesync was run outside its virtual environment."""
     return (f"error: the Python package {module or 'a dependency'} is not installed: run presencesync from the "
             "project's virtual environment (.venv/bin/presencesync or .venv/bin/python -m presencesync); set it up "
-            "with: python3 -m venv .venv && .venv/bin/pip install -r requirements.txt -e .")
+            "with: bash scripts/up.sh STACK, or python3 -m venv .venv && .venv/bin/pip install --require-hashes "
+            "-r requirements.lock && .venv/bin/pip install --no-deps -e .")

@@ -26,9 +26,8 @@ from presencesync.client_secrets import spread_offset
 from presencesync.config import DEFAULT_SECRET_EXPIRY, DEFAULTS, NAMESPACE, TENANT_KEY, excerpt, is_guid
 from presencesync.errors import PresenceSyncError
 from presencesync.stack_file import parse_yaml, stack_path
+from presencesync.stack_names import STACK_NAME
 
-# The CLI's own rule for stack names (sdk/go/common/tokens/stack_name.go, `ParseStackName`).
-_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 PASSWORD_KEY = f"{NAMESPACE}:syncUserPassword"
 
 
@@ -51,7 +50,7 @@ class NewTenant:
 
 def stack_document(tenant: NewTenant) -> dict[str, Any]:
     """The stack file's content: the tenant, and each setting that is not Pulumi.yaml's default."""
-    if not _STACK_NAME.fullmatch(tenant.stack):
+    if not STACK_NAME.fullmatch(tenant.stack):
         raise NewTenantError(f"'{excerpt(tenant.stack)}' is not a stack name: use letters, digits, '-', '_' or '.', "
                              "at most 100 characters (e.g. customer-a)")
     if not is_guid(tenant.tenant_id):

@@ -14,7 +14,7 @@ fi
 
 # A virtual environment made here also gets the project itself, with its `presencesync` command.
 [ -x .venv/bin/python ] || { python3 -m venv .venv && fresh_venv=1; }
-.venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+.venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 [ -z "${fresh_venv:-}" ] || .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 .venv/bin/python -m presencesync check --stack "$stack" >/dev/null
 

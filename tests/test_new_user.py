@@ -48,8 +48,9 @@ def test_a_missing_dependency_is_one_line_saying_how_to_set_up(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [
         "error: the Python package yaml is not installed: run presencesync from the project's virtual environment "
-        "(.venv/bin/presencesync or .venv/bin/python -m presencesync); set it up with: python3 -m venv .venv && "
-        ".venv/bin/pip install -r requirements.txt -e ."]
+        "(.venv/bin/presencesync or .venv/bin/python -m presencesync); set it up with: bash scripts/up.sh STACK, or "
+        "python3 -m venv .venv && .venv/bin/pip install --require-hashes -r requirements.lock && .venv/bin/pip "
+        "install --no-deps -e ."]
     # A dependency missing only where a command needs it (the grpc, which the Pulumi SDK imports).
     shadow = tmp_path / "shadow"
     shadow.mkdir()

@@ -37,7 +37,7 @@ def project(tmp_path: Path) -> Path:
     """A copy of the project (with the real .venv) to run up.sh in."""
     copy = tmp_path / "project"
     copy.mkdir()
-    for name in ("Pulumi.yaml", "__main__.py", "requirements.txt"):
+    for name in ("Pulumi.yaml", "__main__.py", "requirements.txt", "requirements.lock"):
         shutil.copy(ROOT / name, copy / name)
     (copy / "Pulumi.dev.yaml").write_text(json.dumps({"config": {  # a stack of its own, whatever the repository has
         "azuread:tenantId": "f2a33a3e-2d9b-4d2e-9a55-3c0e1a7b8c9d",
