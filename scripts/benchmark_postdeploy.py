@@ -52,7 +52,7 @@ def _measure(tmp: Path, count: int) -> None:
     env = {**fake.env(), "ARM_CLIENT_ID": "d0d0d0d0-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "ARM_CLIENT_SECRET": "deployer",
            "ARM_TENANT_ID": d.tenant_id}
     os.environ["REQUESTS_CA_BUNDLE"] = env["REQUESTS_CA_BUNDLE"]
-    settings = load_settings({"presencesync:consent": "hook",
+    settings = load_settings({"azuread:tenantId": d.tenant_id, "presencesync:consent": "hook",
                               "presencesync:syncUsers": json.dumps([{"userPrincipalName": n} for n in names]),
                               "presencesync:syncUserPasswords": json.dumps(dict.fromkeys(names, "pw"))},
                              now=datetime.now(UTC))

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEPLOYER_APP, DEPLOYER_SECRET, GRAPH_ROLES, GRAPH_SCOPES, ROOT, SKYPE_SCOPES
+from conftest import DEPLOYER_APP, DEPLOYER_SECRET, GRAPH_ROLES, GRAPH_SCOPES, ROOT, SECURE, SKYPE_SCOPES
 from fake_entra import App, FakeEntra, Fault, User
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
@@ -60,7 +60,7 @@ def az_tenant(fake: FakeEntra, tmp_path: Path):
 
 def script_for(fake: FakeEntra, tmp_path: Path, config: dict) -> Path:
     stack = tmp_path / "Pulumi.t.yaml"
-    values = {"presencesync:syncUserPassword": {"secure": "v1:x"}, **config}
+    values = {"azuread:tenantId": fake.directory.tenant_id, "presencesync:syncUserPassword": SECURE, **config}
     stack.write_text(json.dumps({"config": {k: v for k, v in values.items() if v is not None}}))  # None: left out
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ARM_", "PRESENCESYNC_"))}
     env.update(fake.env(), ARM_CLIENT_ID=DEPLOYER_APP, ARM_CLIENT_SECRET=DEPLOYER_SECRET,
@@ -161,7 +161,7 @@ def test_the_script_creates_and_proves_each_sync_user_of_the_collection(az_tenan
              {"userPrincipalName": "sync3@contoso.com", "create": True, "licensedElsewhere": True}]
     script = script_for(fake, tmp_path, {"presencesync:syncUserPassword": None, "presencesync:syncUsers": users,
                                          "presencesync:syncUserPasswords": {
-                                             u["userPrincipalName"]: {"secure": "v1:x"} for u in users}})
+                                             u["userPrincipalName"]: SECURE for u in users}})
     missing = run_script(script, env, SYNC_USER_PASSWORD="First-pa55word!")
     assert missing.returncode != 0 and "set SYNC_USER_PASSWORD_3 to the password of sync3@contoso.com" in missing.stderr
     done = run_script(script, env, SYNC_USER_PASSWORD="First-pa55word!", SYNC_USER_PASSWORD_3="Third-pa55word!")

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CLIENT_ID, DEPLOYER_APP, PASSWORD, ROOT, UPN, consent, outputs
+from conftest import CLIENT_ID, DEPLOYER_APP, PASSWORD, ROOT, SECURE, TENANT_ID, UPN, consent, outputs
 from fake_entra import App, FakeEntra, User
 
 from presencesync.fleet import find_stacks
@@ -114,7 +114,8 @@ def pipeline(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) ->
 
 def stack_file(directory: Path, name: str, config: dict[str, Any] | None = None) -> None:
     (directory / f"Pulumi.{name}.yaml").write_text(json.dumps({"config": config or {
-        "presencesync:syncUser": {"userPrincipalName": UPN}, "presencesync:syncUserPassword": {"secure": "v1:x"}}}))
+        "azuread:tenantId": TENANT_ID, "presencesync:syncUser": {"userPrincipalName": UPN},
+        "presencesync:syncUserPassword": SECURE}}))
 
 
 # ---- GitHub Actions ---------------------------------------------------------------------------------
@@ -386,7 +387,7 @@ def test_deployer_env_comes_from_the_stack_or_the_pipeline(tmp_path):
         "azuread:tenantId": "11111111-2222-4333-8444-555555555555"}}))
     assert deployer_env("customer-a", tmp_path, {"ARM_CLIENT_ID": "app", "ARM_TENANT_ID": "partner"}) == {
         "ARM_TENANT_ID": "11111111-2222-4333-8444-555555555555", "ARM_CLIENT_ID": "app"}
-    with pytest.raises(CliError, match="sets no azuread:tenantId"):
+    with pytest.raises(CliError, match="ARM_CLIENT_ID is not set and Pulumi"):
         deployer_env("customer-a", tmp_path, {})
     done = pipeline("env", "customer-a", cwd=tmp_path, env={"ARM_CLIENT_ID": "app"})
     assert done.stdout.splitlines() == ["ARM_TENANT_ID=11111111-2222-4333-8444-555555555555", "ARM_CLIENT_ID=app"]
@@ -454,7 +455,8 @@ def test_due_stacks_follow_their_own_rotation_schedule(tmp_path, pipeline_script
     notice window is due too; a stack whose config cannot be read is listed, to fail visibly."""
     period = 90
     start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=period * 230)  # the first day of a period
-    rotating = {"presencesync:syncUser": {"userPrincipalName": UPN}, "presencesync:syncUserPassword": {"secure": "v1:x"},
+    rotating = {"azuread:tenantId": TENANT_ID, "presencesync:syncUser": {"userPrincipalName": UPN},
+                "presencesync:syncUserPassword": SECURE,
                 "presencesync:secretRotationDays": period}
     single = {k: v for k, v in rotating.items() if k != "presencesync:secretRotationDays"}
     stack_file(tmp_path, "rotating", rotating)
@@ -491,7 +493,7 @@ def test_two_commits_pushed_at_once_deploy_both_stacks(tmp_path):
     deployed = git("rev-parse", "HEAD")
     for name in ("customer-a", "customer-b"):  # two commits in one push
         stack_file(repo, name, {"presencesync:syncUser": {"userPrincipalName": UPN}, "presencesync:profile": "graph",
-                                "presencesync:syncUserPassword": {"secure": "v1:x"}})
+                                "presencesync:syncUserPassword": SECURE})
         git("commit", "-qam", f"change {name}")
 
     asked: list[dict[str, Any]] = []
@@ -582,7 +584,7 @@ def tenant_project(fake: FakeEntra, tmp_path: Path, scenario: dict[str, dict[str
         (project / name).symlink_to(ROOT / name)
     (project / ".venv").symlink_to(Path(sys.prefix))
     shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
-    hook = {"presencesync:syncUser": {"userPrincipalName": UPN}, "presencesync:syncUserPassword": {"secure": "v1:x"},
+    hook = {"presencesync:syncUser": {"userPrincipalName": UPN}, "presencesync:syncUserPassword": SECURE,
             "presencesync:consent": "hook", "presencesync:postDeployTimeout": 20}
     for name in scenario:
         stack_file(project, name, {**hook, "azuread:tenantId": d.tenant_id})

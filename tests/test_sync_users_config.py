@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD
+from conftest import PASSWORD, SECURE, TENANT_ID
 
 from presencesync.config import ConfigError, load_settings
 from presencesync.project_config import apply_gate, load_project, stack_settings
@@ -17,7 +17,7 @@ from presencesync.sync_users import needed
 
 NOW = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
 SKU = "18181a46-0d4e-45cd-891e-60aabd171b4e"
-ENCRYPTED = {"secure": "v1:c2FsdA==:v1:bm9uY2U=:Y2lwaGVy"}
+ENCRYPTED = SECURE  # a service-manager ciphertext, as conftest explains
 
 
 def created(upn: str) -> dict:
@@ -29,7 +29,8 @@ PASSWORDS = {"sync1@contoso.com": PASSWORD, "sync2@contoso.com": PASSWORD + "2",
 
 
 def config(**keys) -> dict[str, str]:
-    return {f"presencesync:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in keys.items() if v is not None}
+    return {"azuread:tenantId": TENANT_ID,
+            **{f"presencesync:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in keys.items() if v is not None}}
 
 
 def problems(**keys) -> list[str]:
@@ -111,7 +112,7 @@ def test_the_number_needed_per_profile():
 
 def stack(tmp_path: Path, values: dict) -> Path:
     path = tmp_path / "Pulumi.customer-a.yaml"
-    path.write_text(json.dumps({"config": {"azuread:tenantId": "f2a33a3e-2d9b-4d2e-9a55-3c0e1a7b8c9d", **values}}))
+    path.write_text(json.dumps({"config": {"azuread:tenantId": TENANT_ID, **values}}))
     return path
 
 

@@ -48,7 +48,7 @@ def collection(tenant: FakeEntra) -> FakeEntra:
 def _run(fake: FakeEntra, names: list[str]) -> tuple[list[str], list[str], dict[str, str], int]:
     """Post-deploy --check for the named sync users; the drift, what it said, the expiries and the round trips."""
     users = [{"userPrincipalName": n} for n in names]
-    settings = load_settings({"presencesync:syncUsers": json.dumps(users),
+    settings = load_settings({"azuread:tenantId": fake.directory.tenant_id, "presencesync:syncUsers": json.dumps(users),
                               "presencesync:syncUserPasswords": json.dumps({n: PASSWORDS[n] for n in names})}, now=NOW)
     outs = outputs(fake)
     outs["novus"] = {**outs["novus"], "userName": names[0], "password": PASSWORDS[names[0]],
