@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from presencesync import fleet
+from presencesync import fleet, sync_users
 from presencesync.config import DEFAULTS, PROFILES, Settings
 from presencesync.errors import PresenceSyncError, missing_dependency
 from presencesync.fleet import DEFAULT_PARALLEL
@@ -248,6 +248,7 @@ def _check_one(args: argparse.Namespace) -> int:
         f"{token.rsplit(':', 1)[-1]}({', '.join(f'{k}={v}' for k, v in sorted(a.items()))})"
         for token, a in plan.invokes))
     print("outputs: " + ", ".join(sorted(plan.outputs)))
+    print(sync_users.sizing_line(settings.profile, settings.watched_users, len(settings.sync_users)))
     return EXIT_OK
 
 

@@ -82,6 +82,7 @@ class Call:
     url: str
     body: dict[str, Any] | None = None
     what: str = ""  # names the step in errors
+    headers: dict[str, str] | None = None  # e.g. ConsistencyLevel: eventual for an advanced query
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Graph:
         reference-not-found 400s, for objects created moments ago."""
         for attempt in itertools.count():
             try:
-                response = self._http(call.method, call.url, call.body)
+                response = self._http(call.method, call.url, call.body, call.headers)
             except (requests.ConnectionError, requests.Timeout, TokenUnavailableError) as error:
                 self.deadline.pause(attempt, f"{call.what or call.url}: connection failed ({type(error).__name__})")
                 continue
@@ -146,10 +147,11 @@ class Graph:
                                 retry_after)
         raise AssertionError("unreachable")
 
-    def _http(self, method: str, url: str, body: dict[str, Any] | None) -> requests.Response:
+    def _http(self, method: str, url: str, body: dict[str, Any] | None,
+              headers: dict[str, str] | None = None) -> requests.Response:
         timeout = max(1.0, min(30.0, self.deadline.remaining()))
         response = self.session.request(method, self.root + url, json=body, timeout=timeout, headers={
-            "Authorization": f"Bearer {self.token()}", "Accept": "application/json"})
+            **(headers or {}), "Authorization": f"Bearer {self.token()}", "Accept": "application/json"})
         log.debug("%s %s -> %s", method, url, response.status_code)
         return response
 
@@ -159,6 +161,8 @@ def _batch_item(index: int, call: Call) -> dict[str, Any]:
     if call.body is not None:
         item["body"] = call.body
         item["headers"] = {"Content-Type": "application/json"}
+    if call.headers:
+        item["headers"] = {**item.get("headers", {}), **call.headers}
     return item
 
 

@@ -116,7 +116,6 @@ class Plan:
 def placeholder_facts(settings: Settings) -> TenantFacts:
     """What `check` shows in place of values only the tenant knows."""
     apis = PROFILES[settings.profile]
-    upn = settings.sync_user.user_principal_name
     return TenantFacts(
         tenant_id="(directory tenant ID)",
         deployer_object_id="(deployer's object ID)",
@@ -126,7 +125,8 @@ def placeholder_facts(settings: Settings) -> TenantFacts:
             {s: _placeholder_id(api.app_id, "Scope", s) for s in api.scopes},
             {r: _placeholder_id(api.app_id, "Role", r) for r in api.roles},
         ) for api in apis},
-        users={upn: f"(object ID of {upn})"},
+        users={u.user_principal_name: f"(object ID of {u.user_principal_name})"
+               for u in settings.sync_users or (settings.sync_user,)},
     )
 
 

@@ -27,6 +27,16 @@ def needed(profile: str, watched_users: int) -> int:
     return max(1, math.ceil(watched_users / PEOPLE_PER_SYNC_USER[profile]))
 
 
+def sizing_line(profile: str, watched_users: int | None, have: int) -> str:
+    """What `check` says of the collection's size."""
+    each = PEOPLE_PER_SYNC_USER[profile]
+    if watched_users is None:
+        return (f"sync users: {have}, following up to {have * each} people with profile {profile} ({each} each); "
+                "set presencesync:watchedUsers to have check size them")
+    return (f"sync users: {have}; {watched_users} watched users need {needed(profile, watched_users)} with profile "
+            f"{profile} ({each} each)")
+
+
 def sizing_problem(profile: str, watched_users: int | None, have: int) -> str | None:
     """The one line saying the collection is too small for watchedUsers, or None."""
     if watched_users is None or profile not in PEOPLE_PER_SYNC_USER:

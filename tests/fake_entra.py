@@ -57,6 +57,8 @@ class User:
     # default is null, the tenant's policy then deciding.
     password_policies: str | None = "DisablePasswordExpiration"
     last_password_change: str = "2026-01-01T00:00:00Z"  # lastPasswordChangeDateTime
+    enabled: bool = True  # accountEnabled
+    teams: bool = True  # an enabled Microsoft Teams plan among its assignedPlans
 
 
 @dataclass
@@ -267,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
             if path == "/v1.0/$batch" and method == "POST":
                 return self._reply(200, {"responses": [_batch_item(d, caller, item) for item in body["requests"]]})
-            status, answer = _graph(d, caller, method, self.path[len("/v1.0"):], body)
+            status, answer = _graph(d, caller, method, self.path[len("/v1.0"):], body, dict(self.headers))
             return self._reply(status, answer, {"request-id": str(uuid.uuid4())})
         self._reply(404, {"error": "not_found"})
 
@@ -407,15 +409,24 @@ def _batch_item(d: Directory, caller: dict[str, Any], item: dict[str, Any]) -> d
     if fault is not None and fault.status:
         return {"id": item["id"], "status": fault.status, "headers": fault.headers,
                 "body": fault.body or _graph_error("Fault", "injected")}
-    status, body = _graph(d, caller, item["method"], item["url"], item.get("body"))
+    status, body = _graph(d, caller, item["method"], item["url"], item.get("body"), item.get("headers"))
     return {"id": item["id"], "status": status, "body": body, "headers": {"Content-Type": "application/json"}}
 
 
-def _graph(d: Directory, claims: dict[str, Any], method: str, url: str, body: Any) -> tuple[int, dict[str, Any]]:
+def _graph(d: Directory, claims: dict[str, Any], method: str, url: str, body: Any,
+           headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     caller = claims["sub"]
     parts = urlsplit(url)
     path, query = unquote(parts.path), parse_qs(parts.query)
     with d.lock:
+        if path == "/users" and method == "GET" and "assignedPlans/any(" in query.get("$filter", [""])[0]:
+            # An advanced query: Graph refuses it without ConsistencyLevel: eventual and $count=true.
+            consistency = {k.lower(): v for k, v in (headers or {}).items()}.get("consistencylevel")
+            if consistency != "eventual" or query.get("$count") != ["true"]:
+                return 400, _graph_error("Request_UnsupportedQuery", "Unsupported Query.")
+            found = [u for u in d.users.values() if u.enabled and u.teams]
+            return 200, {"@odata.count": len(found),
+                         "value": [{"id": u.id} for u in found[:int(query.get("$top", ["100"])[0])]]}
         if match := re.fullmatch(r"/servicePrincipals\(appId='([^']+)'\)", path):
             app_id = match.group(1)
             if app_id not in d.service_principals or time.monotonic() < d.hidden_until.get(app_id, 0):

@@ -8,9 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, SECURE, TENANT_ID
+from conftest import DEPLOYER_APP, DEPLOYER_SECRET, PASSWORD, SECURE, TENANT_ID
+from fake_entra import User
 
+from presencesync.clouds import endpoints_for
 from presencesync.config import ConfigError, load_settings
+from presencesync.credentials import graph_token_source
+from presencesync.graph import Call, Deadline, Graph, GraphError
+from presencesync.presence_users import PRESENCE_USERS, presence_users_warning
 from presencesync.project_config import apply_gate, load_project, stack_settings
 from presencesync.stack_file import read_stack_config
 from presencesync.sync_users import needed
@@ -142,3 +147,47 @@ def test_a_password_in_plain_text_is_refused_offline_member_by_member(tmp_path):
     with pytest.raises(ConfigError) as raised:
         stack_settings(path, "customer-a", NOW)
     assert raised.value.problems[0].startswith("presencesync:syncUserPasswords: must be encrypted")
+
+
+
+def test_the_preflight_read_counts_enabled_teams_users_in_one_batched_request(tenant, monkeypatch):
+    """The read the preflight adds to its $batch (issue 19), against the loopback fake: the advanced query's
+    header travels inside the batch; without it Graph refuses the query."""
+    d = tenant.directory
+    for i in range(700):
+        d.users[f"person{i}@contoso.com"] = User(f"person{i}@contoso.com", "x", enabled=i % 10 != 0, teams=i % 7 != 0)
+    expected = sum(1 for u in d.users.values() if u.enabled and u.teams)
+    env = {**tenant.env(), "ARM_CLIENT_ID": DEPLOYER_APP, "ARM_CLIENT_SECRET": DEPLOYER_SECRET,
+           "ARM_TENANT_ID": d.tenant_id}
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", env["REQUESTS_CA_BUNDLE"])
+    token = graph_token_source(endpoints_for("public", env), env, interactive=False).token()
+    graph = Graph(tenant.url, lambda: token, Deadline(30))
+    domains = Call("GET", "/domains", what="domains")
+    answers = graph.batch([PRESENCE_USERS, domains])
+    assert answers[0].body["@odata.count"] == expected and len(answers[0].body["value"]) == 1
+    with pytest.raises(GraphError, match="Request_UnsupportedQuery"):
+        graph.batch([Call(PRESENCE_USERS.method, PRESENCE_USERS.url, what="count"), domains])
+    assert presence_users_warning(expected, "graph", None, 1) == (
+        f"presencesync:watchedUsers: not set, and the tenant has {expected} enabled users with Teams, who need 1 sync "
+        "users with profile graph (the stack has 1); set watchedUsers to how many people Novus follows")
+    assert presence_users_warning(expected, "ucwa", 400, 3).startswith(
+        f"presencesync:watchedUsers: 400, and the tenant has {expected} enabled users with Teams, who need 3 sync users")
+    assert presence_users_warning(expected, "ucwa", expected, 3) is None
+
+
+def test_check_says_how_many_sync_users_the_profile_needs_and_stops_when_too_few(tmp_path):
+    from conftest import run
+
+    base = {"azuread:tenantId": TENANT_ID, "presencesync:profile": "graph", "presencesync:syncUsers": THREE,
+            "presencesync:syncUserPasswords": {upn: SECURE for upn in PASSWORDS}}
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text(json.dumps({"config": {**base, "presencesync:watchedUsers": 1300}}))
+    done = run("check", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "sync users: 3; 1300 watched users need 2 with profile graph (650 each)" in done.stdout.splitlines()
+    path.write_text(json.dumps({"config": {**base, "presencesync:watchedUsers": 2400}}))
+    done = run("check", "--config", str(path))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "error: presencesync:syncUsers: 2400 watched users need 4 sync users with profile graph (650 each), and the "
+        "stack has 3; add 1 to presencesync:syncUsers (with their passwords in presencesync:syncUserPasswords)"]
