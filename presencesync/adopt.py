@@ -70,9 +70,10 @@ def find_registration(graph: Graph, settings: Settings, stack: str, display_name
                  f"the {len(secrets)} existing one(s) in the portal ("
                  + (", ".join(f"{s.get('displayName') or 'unnamed'} ending {s.get('endDateTime')}" for s in secrets)
                     or "none") + ")")
-    if settings.sync_user.create:
-        notes.append("syncUser.create is true, so pulumi up would create the sync user; a user made by hand "
-                     "stays as it is with syncUser.create: false")
+    for user in settings.sync_users or (settings.sync_user,):
+        if user.create:
+            notes.append(f"create is true for sync user {user.user_principal_name}, so pulumi up would create it; a "
+                         "user made by hand stays as it is with create: false")
     return Adoption({"resources": resources}, notes)
 
 

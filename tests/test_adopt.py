@@ -126,3 +126,17 @@ def test_without_deployer_credentials(tenant, tmp_path):
                                             "presencesync:syncUserPassword": SECURE}}))
     done = run("adopt", "--stack", "customer-a", "--project-dir", str(tmp_path), env=tenant.env())
     assert done.returncode == 1 and "ARM_CLIENT_ID" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_each_sync_user_to_be_created_is_said(tenant, tmp_path):
+    stack = tmp_path / "Pulumi.customer-a.yaml"
+    users = [{"userPrincipalName": "sync@contoso.com"},
+             {"userPrincipalName": "sync2@contoso.com", "create": True, "licensedElsewhere": True}]
+    stack.write_text(json.dumps({"config": {
+        "azuread:tenantId": TENANT_ID, "presencesync:syncUsers": users,
+        "presencesync:syncUserPasswords": {u["userPrincipalName"]: SECURE for u in users}}}))
+    done = run("adopt", "--stack", "customer-a", "--project-dir", str(tmp_path), env=deployer_env(tenant))
+    assert done.returncode == 0, done.stderr
+    assert ("adopt: create is true for sync user sync2@contoso.com, so pulumi up would create it; a user made by "
+            "hand stays as it is with create: false") in done.stderr.splitlines()
+    assert "sync user sync@contoso.com, so" not in done.stderr
