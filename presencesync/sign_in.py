@@ -32,7 +32,8 @@ AADSTS_ADVICE = {
     53003: "Conditional Access blocks the sync user: find the policy in the Entra sign-in logs and exclude the user",
     65001: "admin consent is missing: grant it (consent: resource or hook) or open the admin-consent URL",
     7000218: "the app is not a public client and no secret was sent: set presencesync:publicClient to true",
-    50126: "wrong user name or password: correct presencesync:syncUserPassword (or the user's password)",
+    50126: "wrong user name or password: correct presencesync:syncUserPassword or syncUserPasswords (or the user's "
+           "password)",
     50034: "the sync user does not exist in this tenant: check presencesync:syncUser.userPrincipalName",
     50053: "the sync user is locked out: unlock it in the Entra admin center",
     50055: "the sync user's password has expired: reset it and set it never to expire",
