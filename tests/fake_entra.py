@@ -180,8 +180,8 @@ class FakeEntra:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert(self.address).configure_cert(context)
         self.realm.socket = context.wrap_socket(self.realm.socket, server_side=True)
-        self.server = ThreadingHTTPServer((self.address, 0), handler)
-        self.arm = ThreadingHTTPServer((self.address, 0), handler)
+        self.server = _Server((self.address, 0), handler)
+        self.arm = _Server((self.address, 0), handler)
         self.servers = (self.server, self.arm, self.realm)
         for server in self.servers:
             if server is not self.realm:
@@ -203,6 +203,13 @@ class FakeEntra:
             server.server_close()
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a client opening more connections at once (several sync users
+    # signing in side by side) would see some connects retried a second later, which Entra's front doors never
+    # cause. A deeper backlog keeps the fake from adding round trips of its own.
+    request_queue_size = 128
+
+
 class RealmPortUnavailableError(Exception):
     """Port 443 cannot be bound here (msal asks the user realm there): sign-in tests cannot run."""
 
@@ -213,7 +220,7 @@ def _realm_listener(handler: type[BaseHTTPRequestHandler]) -> tuple[str, Threadi
     for _ in range(20):
         address = f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
         try:
-            return address, ThreadingHTTPServer((address, 443), handler)
+            return address, _Server((address, 443), handler)
         except PermissionError:
             raise RealmPortUnavailableError("port 443 needs root (or CAP_NET_BIND_SERVICE)") from None
         except OSError:  # in use by another run on the same address: take another

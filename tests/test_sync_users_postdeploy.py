@@ -18,7 +18,7 @@ from presencesync.postdeploy import post_deploy
 from presencesync.stack_outputs import Deployed
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-LATENCY = 0.15
+LATENCY = 0.3  # a round trip; long beside the scheduling jitter of a loaded machine
 PASSWORDS = {"soon@contoso.com": "Soon-pa55word!", "changed@contoso.com": "Stack-pa55word!",
              "never@contoso.com": "Never-pa55word!", "later@contoso.com": "Later-pa55word!"}
 
