@@ -23,6 +23,6 @@ def test_without_the_right_to_bind_port_443_the_fake_says_so(monkeypatch, tmp_pa
     def refused(address, handler):  # as bind() answers a user without CAP_NET_BIND_SERVICE
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(fake_entra, "ThreadingHTTPServer", refused)
+    monkeypatch.setattr(fake_entra, "_Server", refused)
     with pytest.raises(RealmPortUnavailableError, match="port 443 needs root"):
         FakeEntra(tmp_path)
