@@ -73,10 +73,11 @@ def test_secret_lifetime(plan):
     assert validate(policies.secret_at_most_two_years, PASSWORD, two_years) == []
     long = {**two_years, "endDate": "2040-01-01T00:00:00Z"}
     assert "more than two years" in validate(policies.secret_at_most_two_years, PASSWORD, long)[0]
+    # A secret that never expires outlives two years too: the same rule, the same (mandatory) level.
     never = dict(plan(secretExpiry="never").one(PASSWORD).inputs)
-    assert validate(policies.secret_at_most_two_years, PASSWORD, never) == []  # explicit: only a warning
-    assert "never expires" in validate(policies.secret_never_expires, PASSWORD, never)[0]
-    assert validate(policies.secret_never_expires, PASSWORD, two_years) == []
+    assert "never expires" in validate(policies.secret_at_most_two_years, PASSWORD, never)[0]
+    assert validate(policies.secret_at_most_two_years, PASSWORD, never, {"allowLongLived": True}) == []
+    assert validate(policies.secret_at_most_two_years, PASSWORD, long, {"allowLongLived": True}) == []
     rotated = [dict(r.inputs) for r in plan(secretRotationDays="365").of_type(PASSWORD)]
     assert all(validate(policies.secret_at_most_two_years, PASSWORD, r) == [] for r in rotated)
     # The provider's deprecated endDateRelative (a Go duration) must not get around the limit.
@@ -157,4 +158,4 @@ def test_the_pack_entry_point_builds_the_pack_only_there():
     source = (ROOT / "policy" / "__main__.py").read_text()
     assert "PolicyPack(" in source and "PolicyPack(" not in (ROOT / "presencesync" / "policies.py").read_text()
     names = [p.name for p in policies.policies(lambda: DEPLOYER, tenant_ids)]
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 7
