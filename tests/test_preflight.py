@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import DEPLOYER_APP, PASSWORD, UPN, deployer_env, run, stack_config
+from conftest import DEPLOYER_APP, UPN, deployer_env, run, stack_config
 from fake_entra import App, FakeEntra, Fault, User, _token_answer
 from fake_entra_policies import default_app_management_policy, restriction
 
@@ -22,25 +22,12 @@ from presencesync.permissions import MICROSOFT_GRAPH
 from presencesync.preflight_rights import PRIVILEGED_ROLE_ADMINISTRATOR, USER_ADMINISTRATOR
 from presencesync.secret_lifetime import Duration, longest_end_date, parse_duration
 
-# What the README's Prerequisites give a deploying service principal, and Policy.Read.All for the reads.
-README_PERMISSIONS = ("Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All", "User.Read.All",
-                      "Domain.Read.All", "AppRoleAssignment.ReadWrite.All", "User.ReadWrite.All",
-                      "Group.ReadWrite.All", "LicenseAssignment.ReadWrite.All")
 EXISTING_APP = "e0e0e0e0-7777-4777-8777-777777777777"
 
 
 @pytest.fixture
-def tenant(tenant: FakeEntra) -> FakeEntra:
-    """conftest's tenant with a licensed sync user, and a deployer holding every README permission and
-    Policy.Read.All: a tenant where nothing is refused."""
-    d = tenant.directory
-    d.users[UPN] = User(UPN, PASSWORD)
-    d.apps[DEPLOYER_APP].display_name = "Partner deployer"
-    graph = d.service_principals[MICROSOFT_GRAPH]
-    for role in (*README_PERMISSIONS, "Policy.Read.All"):
-        graph["appRoles"].append({"value": role, "id": str(uuid.uuid4()), "allowedMemberTypes": ["Application"]})
-        d.add_role_assignment(DEPLOYER_APP, MICROSOFT_GRAPH, role)
-    return tenant
+def tenant(clean_tenant: FakeEntra) -> FakeEntra:
+    return clean_tenant
 
 
 def preflight_cli(fake: FakeEntra, tmp_path: Path, outs: dict[str, Any] | None = None, **config: Any):
