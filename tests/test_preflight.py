@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import DEPLOYER_APP, UPN, deployer_env, run, stack_config
+import yaml
+from conftest import DEPLOYER_APP, ROOT, UPN, deployer_env, run, stack_config
 from fake_entra import App, FakeEntra, Fault, User, _token_answer
 from fake_entra_policies import default_app_management_policy, restriction
 
@@ -293,3 +294,15 @@ def add_password(fake: FakeEntra, end: str, start: str | None = None) -> tuple[i
     answer = session.post(f"{fake.url}/v1.0/applications/{app['id']}/addPassword",
                           json={"passwordCredential": credential}, timeout=30)
     return answer.status_code, (answer.json().get("error") or {}).get("code", "")
+
+
+def test_both_pipelines_run_the_preflight_before_pulumi_up():
+    """GitHub: a step per stack before pulumi/actions' up, after the stack's tenant is in the environment.
+    Azure DevOps deploys through fleet up, which runs it per stack before each up (test_fleet.py)."""
+    job = yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())["jobs"]["up"]
+    steps = [s.get("run") or s.get("uses", "") for s in job["steps"]]
+    first = next(i for i, s in enumerate(steps) if "presencesync preflight --stack" in s)
+    assert "pipeline.py env" in steps[first - 1]
+    assert first < next(i for i, s in enumerate(steps) if s.startswith("pulumi/actions"))
+    azure = (ROOT / "azure-pipelines.yml").read_text()
+    assert "presencesync fleet up --stacks" in azure
