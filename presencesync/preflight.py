@@ -24,7 +24,7 @@ from presencesync.credentials import graph_token_source, token_claims
 from presencesync.graph import Call, Deadline, Graph
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
 from presencesync.preflight_findings import Finding, Reads
-from presencesync.preflight_rights import deployer_rights
+from presencesync.preflight_rights import Deployer, deployer_rights
 from presencesync.preflight_secrets import password_restrictions
 from presencesync.preflight_sign_in import sign_in_rules
 
@@ -32,13 +32,6 @@ READ_SECONDS = 60
 # The services a Teams or Skype for Business Online licence plan brings (a user's assignedPlans).
 PRESENCE_SERVICES = frozenset({"TeamspaceAPI", "MicrosoftCommunicationsOnline"})
 USABLE_PLAN = frozenset({"Enabled", "Warning"})  # Warning: still usable, in the grace period
-
-
-@dataclass(frozen=True)
-class Deployer:
-    object_id: str
-    app_only: bool  # a service principal (client credentials), else a signed-in user
-    token_roles: frozenset[str]  # the token's app roles, for when its assignments cannot be read
 
 
 @dataclass(frozen=True)

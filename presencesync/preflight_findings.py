@@ -67,10 +67,6 @@ class Reads:
         body = self.body(name)
         return None if body is None else list(body.get("value") or [])
 
-    def read(self, name: str) -> bool:
-        """Whether the read succeeded (a 404 counts: it says the object is not there)."""
-        return self.status(name) == 404 or self.body(name) is not None
-
     def _why(self, name: str, answer: Answer) -> str:
         what = self.calls[name].what
         permission, by_hand = NEEDS[name]

@@ -7,15 +7,18 @@ the consent rights are not needed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from presencesync.config import Settings
 from presencesync.preflight_findings import Finding, Reads
 
-if TYPE_CHECKING:
-    from presencesync.preflight import Deployer
-
 DIRECTORY_WRITE = "Directory.ReadWrite.All"
+
+
+@dataclass(frozen=True)
+class Deployer:
+    object_id: str
+    app_only: bool  # a service principal (client credentials), else a signed-in user
+    token_roles: frozenset[str]  # the token's app roles, for when its assignments cannot be read
 
 
 @dataclass(frozen=True)

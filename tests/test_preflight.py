@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from conftest import DEPLOYER_APP, ROOT, UPN, deployer_env, run, stack_config
+from conftest import DEPLOYER_APP, ROOT, UPN, assert_no_secret, deployer_env, run, stack_config
 from fake_entra import App, FakeEntra, Fault, User, _token_answer
 from fake_entra_policies import default_app_management_policy, restriction
 
@@ -69,6 +69,7 @@ def test_a_clean_tenant_has_no_findings_in_one_graph_round_trip(tenant, tmp_path
         done = preflight_cli(tenant, tmp_path, profile=profile)
         assert done.returncode == 0, done.stderr
         assert lines(done, "error") == lines(done, "warning") == []
+        assert_no_secret(done, tenant)
         seen = tenant.directory.seen
         graph = [s for s in seen if s.path.startswith("/v1.0/") and not s.batched]
         assert [s.path for s in graph] == ["/v1.0/$batch"]  # every read in one round trip to Graph
@@ -306,3 +307,14 @@ def test_both_pipelines_run_the_preflight_before_pulumi_up():
     assert first < next(i for i, s in enumerate(steps) if s.startswith("pulumi/actions"))
     azure = (ROOT / "azure-pipelines.yml").read_text()
     assert "presencesync fleet up --stacks" in azure
+
+
+def test_usage_and_missing_credentials_are_one_line(tenant, tmp_path):
+    assert run("preflight").returncode == 64  # a usage error, never 2 (drift to the pipelines)
+    stack = tmp_path / "Pulumi.t.yaml"
+    stack.write_text(json.dumps({"config": {"presencesync:syncUser": {"userPrincipalName": UPN},
+                                            "presencesync:syncUserPassword": {"secure": "v1:x"}}}))
+    done = run("preflight", "--config", str(stack), "--outputs", str(tmp_path / "none.json"), env=tenant.env())
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 2  # the outputs note, then the error
+    assert done.stderr.splitlines()[-1].startswith("error: no credentials for Microsoft Graph")
+    assert tenant.directory.seen == []  # nothing asked of the tenant
