@@ -318,3 +318,23 @@ def test_usage_and_missing_credentials_are_one_line(tenant, tmp_path):
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 2  # the outputs note, then the error
     assert done.stderr.splitlines()[-1].startswith("error: no credentials for Microsoft Graph")
     assert tenant.directory.seen == []  # nothing asked of the tenant
+
+
+def test_without_the_stack_outputs_an_application_of_its_name_may_be_its_own(tenant, tmp_path):
+    """No outputs (no pulumi CLI yet): the same-named application is a warning, and its own policy and
+    creation date decide its secrets, read in a second round trip."""
+    d = tenant.directory
+    d.default_app_policy = default_app_management_policy(True, restriction("passwordAddition",
+                                                                           after="2025-01-01T00:00:00Z"))
+    d.add_app(App(str(uuid.uuid4()), set(), object_id=EXISTING_APP, created="2024-06-01T00:00:00Z"))
+    stack = tmp_path / "Pulumi.t.yaml"
+    stack.write_text(json.dumps({"config": {"presencesync:syncUser": {"userPrincipalName": UPN},
+                                            "presencesync:syncUserPassword": {"secure": "v1:x"}}}))
+    done = run("preflight", "--config", str(stack), "--outputs", str(tmp_path / "missing.json"),
+               env=deployer_env(tenant))
+    assert done.returncode == 0, done.stderr
+    [warning] = lines(done, "warning")
+    assert "display name: an application (client ID" in warning and "whether it is this stack's own" in warning
+    assert "2 Graph round trip(s)" in done.stderr
+    assert [s.path for s in d.seen if s.path.endswith("/appManagementPolicies")] == \
+        [f"/v1.0/applications/{EXISTING_APP}/appManagementPolicies"]
