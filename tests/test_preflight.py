@@ -298,15 +298,17 @@ def add_password(fake: FakeEntra, end: str, start: str | None = None) -> tuple[i
 
 
 def test_both_pipelines_run_the_preflight_before_pulumi_up():
-    """GitHub: a step per stack before pulumi/actions' up, after the stack's tenant is in the environment.
-    Azure DevOps deploys through fleet up, which runs it per stack before each up (test_fleet.py)."""
+    """Each deploy job either deploys through fleet up, which runs every stack's preflight before its up
+    (test_fleet.py), or runs a preflight step before pulumi/actions' up, once the stack's tenant is known."""
     job = yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())["jobs"]["up"]
     steps = [s.get("run") or s.get("uses", "") for s in job["steps"]]
-    first = next(i for i, s in enumerate(steps) if "presencesync preflight --stack" in s)
-    assert "pipeline.py env" in steps[first - 1]
-    assert first < next(i for i, s in enumerate(steps) if s.startswith("pulumi/actions"))
-    azure = (ROOT / "azure-pipelines.yml").read_text()
-    assert "presencesync fleet up --stacks" in azure
+    ups = [i for i, s in enumerate(steps) if s.startswith("pulumi/actions") or "presencesync fleet up" in s]
+    assert ups
+    for up in ups:
+        if steps[up].startswith("pulumi/actions"):
+            first = next(i for i, s in enumerate(steps) if "presencesync preflight --stack" in s)
+            assert "pipeline.py env" in steps[first - 1] and first < up
+    assert "presencesync fleet up --stacks" in (ROOT / "azure-pipelines.yml").read_text()
 
 
 def test_usage_and_missing_credentials_are_one_line(tenant, tmp_path):
