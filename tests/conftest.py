@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -157,15 +158,40 @@ DEPLOYER_PERMISSIONS = ("Application.ReadWrite.All", "DelegatedPermissionGrant.R
                         "Group.ReadWrite.All", "LicenseAssignment.ReadWrite.All", "Policy.Read.All")
 
 
-@pytest.fixture
-def clean_tenant(tenant: FakeEntra) -> FakeEntra:
-    """conftest's tenant with a licensed sync user, and a deployer (named apart from the stack's app) that
-    holds every permission the README lists and Policy.Read.All: a tenant where preflight finds nothing."""
-    d = tenant.directory
-    d.users[UPN] = User(UPN, PASSWORD)
+def deployer_may_deploy(fake: FakeEntra) -> None:
+    """The fake's deployer app (named apart from the stack's app) gets every Graph permission the README
+    lists and Policy.Read.All: what the preflight checks of the deployer then holds."""
+    d = fake.directory
     d.apps[DEPLOYER_APP].display_name = "Partner deployer"
     graph = d.service_principals[MICROSOFT_GRAPH]
     for role in DEPLOYER_PERMISSIONS:
         graph["appRoles"].append({"value": role, "id": str(uuid.uuid4()), "allowedMemberTypes": ["Application"]})
         d.add_role_assignment(DEPLOYER_APP, MICROSOFT_GRAPH, role)
+
+
+@pytest.fixture
+def clean_tenant(tenant: FakeEntra) -> FakeEntra:
+    """conftest's tenant with a licensed sync user and a deployer that may deploy: a tenant where preflight
+    finds nothing."""
+    tenant.directory.users[UPN] = User(UPN, PASSWORD)
+    deployer_may_deploy(tenant)
     return tenant
+
+
+# Debian's headless Chromium, driven by Playwright (which downloads no browser of its own), for the
+# tests that read a page or a card as a browser shows it. Started as the machine's probe starts it:
+# a closed network refuses Chromium's background connections.
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: browser test skipped")
+    if not CHROMIUM.exists():
+        pytest.skip("headless Chromium is not installed (apt-get install chromium): browser test skipped")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -308,7 +308,9 @@ def test_both_pipelines_run_the_preflight_before_pulumi_up():
         if steps[up].startswith("pulumi/actions"):
             first = next(i for i, s in enumerate(steps) if "presencesync preflight --stack" in s)
             assert "pipeline.py env" in steps[first - 1] and first < up
-    assert "presencesync fleet up --stacks" in (ROOT / "azure-pipelines.yml").read_text()
+    azure = (ROOT / "azure-pipelines.yml").read_text()
+    fleet_steps = (ROOT / ".azure-pipelines/fleet-steps.yml").read_text()
+    assert "action: up" in azure and 'presencesync fleet "$ACTION" --stacks' in fleet_steps
 
 
 def test_usage_and_missing_credentials_are_one_line(tenant, tmp_path):

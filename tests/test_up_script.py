@@ -38,7 +38,7 @@ def project(tmp_path: Path, clean_tenant) -> Path:
     (a tenant that refuses nothing) as the deployer."""
     copy = tmp_path / "project"
     copy.mkdir()
-    for name in ("Pulumi.yaml", "__main__.py", "requirements.txt"):
+    for name in ("Pulumi.yaml", "__main__.py", "requirements.txt", "requirements.lock"):
         shutil.copy(ROOT / name, copy / name)
     (copy / "Pulumi.dev.yaml").write_text(json.dumps({"config": {  # a stack of its own, whatever the repository has
         "presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
