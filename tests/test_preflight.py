@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from conftest import DEPLOYER_APP, ROOT, TENANT_ID, UPN, assert_no_secret, deployer_env, run, stack_config
+from conftest import DEPLOYER_APP, ROOT, SECURE, TENANT_ID, UPN, assert_no_secret, deployer_env, run, stack_config
 from fake_entra import App, FakeEntra, Fault, User, _token_answer
 from fake_entra_policies import default_app_management_policy, restriction
 
@@ -36,7 +36,7 @@ def preflight_cli(fake: FakeEntra, tmp_path: Path, outs: dict[str, Any] | None =
     stack = tmp_path / "Pulumi.t.yaml"
     stack.write_text(json.dumps({"config": {"azuread:tenantId": fake.directory.tenant_id,
                                             **{k: _yaml_value(v) for k, v in stack_config(**config).items()},
-                                            "presencesync:syncUserPassword": {"secure": "v1:x"}}}))
+                                            "presencesync:syncUserPassword": SECURE}}))
     out_file = tmp_path / "outputs.json"
     out_file.write_text(json.dumps(outs or {}))
     writes = len(fake.directory.writes())
@@ -318,7 +318,7 @@ def test_usage_and_missing_credentials_are_one_line(tenant, tmp_path):
     assert run("preflight").returncode == 64  # a usage error, never 2 (drift to the pipelines)
     stack = tmp_path / "Pulumi.t.yaml"
     stack.write_text(json.dumps({"config": {"azuread:tenantId": TENANT_ID, "presencesync:syncUser": {"userPrincipalName": UPN},
-                                            "presencesync:syncUserPassword": {"secure": "v1:x"}}}))
+                                            "presencesync:syncUserPassword": SECURE}}))
     done = run("preflight", "--config", str(stack), "--outputs", str(tmp_path / "none.json"), env=tenant.env())
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 2  # the outputs note, then the error
     assert done.stderr.splitlines()[-1].startswith("error: no credentials for Microsoft Graph")
@@ -334,7 +334,7 @@ def test_without_the_stack_outputs_an_application_of_its_name_may_be_its_own(ten
     d.add_app(App(str(uuid.uuid4()), set(), object_id=EXISTING_APP, created="2024-06-01T00:00:00Z"))
     stack = tmp_path / "Pulumi.t.yaml"
     stack.write_text(json.dumps({"config": {"azuread:tenantId": TENANT_ID, "presencesync:syncUser": {"userPrincipalName": UPN},
-                                            "presencesync:syncUserPassword": {"secure": "v1:x"}}}))
+                                            "presencesync:syncUserPassword": SECURE}}))
     done = run("preflight", "--config", str(stack), "--outputs", str(tmp_path / "missing.json"),
                env=deployer_env(tenant))
     assert done.returncode == 0, done.stderr
