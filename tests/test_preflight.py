@@ -343,3 +343,17 @@ def test_without_the_stack_outputs_an_application_of_its_name_may_be_its_own(ten
     assert "2 Graph round trip(s)" in done.stderr
     assert [s.path for s in d.seen if s.path.endswith("/appManagementPolicies")] == \
         [f"/v1.0/applications/{EXISTING_APP}/appManagementPolicies"]
+
+
+def test_it_signs_in_to_the_stacks_own_tenant(tenant, tmp_path):
+    """As post-deploy: the stack's azuread:tenantId decides, an ARM_TENANT_ID naming another is set aside."""
+    stack = tmp_path / "Pulumi.t.yaml"
+    stack.write_text(json.dumps({"config": {"azuread:tenantId": TENANT_ID, "presencesync:syncUserPassword": SECURE,
+                                            "presencesync:syncUser": {"userPrincipalName": UPN}}}))
+    other = "22222222-2222-4222-8222-222222222222"
+    done = run("preflight", "--config", str(stack), "--outputs", str(tmp_path / "none.json"),
+               env={**deployer_env(tenant), "ARM_TENANT_ID": other})
+    assert done.returncode == 0, done.stderr
+    assert f"ARM_TENANT_ID {other} set aside" in done.stderr
+    tokens = [s.path for s in tenant.directory.seen if s.path.endswith("/token")]
+    assert tokens == [f"/{TENANT_ID}/oauth2/v2.0/token"]
