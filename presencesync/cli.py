@@ -114,6 +114,17 @@ def _parser() -> argparse.ArgumentParser:
     page.add_argument("--summary", metavar="FILE", type=Path,
                       help="also append a Markdown table of the tenants (e.g. to $GITHUB_STEP_SUMMARY)")
     page.set_defaults(run=_fleet_report)
+
+    plan = commands.add_parser("bootstrap-plan", help="the Graph permissions and consenting tenants "
+                               "scripts/bootstrap.sh sets up, from the stacks' profiles")
+    plan.add_argument("--stacks", metavar="GLOB", default=os.environ.get("PRESENCESYNC_STACKS") or "*",
+                      help="read the profiles and tenants of these stacks (default $PRESENCESYNC_STACKS, or *)")
+    plan.add_argument("--profiles", metavar="LIST", help="instead of the stacks: ucwa, graph or ucwa,graph")
+    plan.add_argument("--creates-sync-users", action="store_true",
+                      help="with --profiles: a stack will create its sync user (syncUser.create: true)")
+    plan.add_argument("--project-dir", metavar="DIR", type=Path, default=Path.cwd(),
+                      help="where Pulumi.yaml and the stack files are (default: current directory)")
+    plan.set_defaults(run=_bootstrap_plan)
     return parser
 
 
@@ -290,6 +301,19 @@ def _fleet_report(args: argparse.Namespace) -> int:
     if args.summary:
         with args.summary.open("a", encoding="utf-8") as summary:
             summary.write(fleet_page.markdown_summary(report, datetime.now(UTC).date()))
+    return EXIT_OK
+
+
+def _bootstrap_plan(args: argparse.Namespace) -> int:
+    from presencesync import bootstrap_plan
+
+    if args.profiles is not None:
+        plan = bootstrap_plan.from_arguments(args.profiles, creates_sync_users=args.creates_sync_users)
+    elif args.creates_sync_users:
+        raise UserError("--creates-sync-users goes with --profiles; without it the stacks' syncUser.create decides")
+    else:
+        plan = bootstrap_plan.from_stacks(args.project_dir, fleet.find_stacks(args.project_dir, args.stacks))
+    print("\n".join(bootstrap_plan.lines(plan)))
     return EXIT_OK
 
 
