@@ -4,6 +4,7 @@ The script itself runs against the fakes in test_bootstrap.py (scripts/test_az.s
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -67,3 +68,10 @@ def test_shellcheck_finds_nothing_in_the_bootstrap_script():
     done = subprocess.run(["shellcheck", str(ROOT / "scripts" / "bootstrap.sh")], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stdout
+
+
+def test_the_readme_prerequisites_name_what_the_bootstrap_derives():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = text[text.index("As a service principal it needs"):text.index("requests exactly these")]
+    listed = set(re.findall(r"`([A-Za-z]+(?:\.[A-Za-z]+)+)`", paragraph))
+    assert listed == set(deployer_roles(("ucwa", "graph"), creates_sync_users=True))
