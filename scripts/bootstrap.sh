@@ -123,6 +123,23 @@ lookup() {
   fi
 }
 
+# az, retried while Entra ID has not yet replicated an object made moments ago (a new app is not yet
+# visible to its service principal, nor a new service principal to Resource Manager); Microsoft documents no
+# bound, so the waits grow to 30 s and give up after about 2 minutes. Any other failure stops here.
+replicated() {
+  local wait
+  for wait in 2 4 8 15 30 60 0; do
+    if az "$@" 2>"$tmp/error"; then return 0; fi
+    if [ "$wait" = 0 ] ||
+      ! grep -qiE "does not reference a valid application object|does not exist|PrincipalNotFound" "$tmp/error"; then
+      cat "$tmp/error" >&2
+      exit 1
+    fi
+    say "not replicated yet; retrying in $wait s"
+    sleep "$wait"
+  done
+}
+
 tenant=$(az account show --query tenantId -o tsv)
 subscription=$(az account show --query id -o tsv)
 authority=$(az cloud show --query endpoints.activeDirectory -o tsv)
@@ -220,7 +237,7 @@ ensure_service_principal() {
   sp_id=$(az ad sp list --filter "appId eq '$app_id'" --query "[0].id" -o tsv)
   if [ -z "$sp_id" ]; then
     say "creating the service principal of $app_id in the partner tenant"
-    sp_id=$(az ad sp create --id "$app_id" --query id -o tsv)
+    sp_id=$(replicated ad sp create --id "$app_id" --query id -o tsv)
   fi
   printf '%s\n' "$sp_id"
 }
@@ -249,7 +266,7 @@ ensure_role() {
   if [ -z "$(az role assignment list --scope "$scope" --role "$role" --assignee-object-id "$object_id" \
     --fill-principal-name false --fill-role-definition-name false --query "[0].id" -o tsv)" ]; then
     say "assigning $role to $object_id on ${scope##*/providers/}"
-    az role assignment create --assignee-object-id "$object_id" --assignee-principal-type "$type" \
+    replicated role assignment create --assignee-object-id "$object_id" --assignee-principal-type "$type" \
       --role "$role" --scope "$scope" -o none
   fi
 }

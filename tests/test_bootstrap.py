@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import AZ, AZ_CLI_APP, ROOT, az_signed_in
 from fake_arm import BUILT_IN_ROLES
-from fake_entra import App, FakeEntra, User
+from fake_entra import App, FakeEntra, Fault, User
 
 from presencesync.bootstrap_plan import PREVIEW_ROLES, SYNC_USER_CREATION, deployer_roles
 from presencesync.permissions import MICROSOFT_GRAPH
@@ -203,3 +203,27 @@ def test_a_tenant_without_a_permission_stops_the_script_naming_it(partner):
     assert re.search(r"offers no application permission Domain\.Read\.All", done.stderr), done.stderr
     assert not fake.directory.applications  # no app with a partial permission list
 
+
+
+def test_objects_not_yet_replicated_are_waited_for(partner):
+    """Entra ID answers a service principal for an app created a moment ago with 400 "does not reference a
+    valid application object", Resource Manager a role assignment for a new principal with 400
+    PrincipalNotFound (terraform-provider-azuread issues 581, 611; Azure RBAC troubleshooting)."""
+    fake, env, repo = partner
+    fake.directory.faults += [
+        Fault("POST", r"^/v1\.0/servicePrincipals$", 400, body={"error": {
+            "code": "Request_BadRequest", "message": "The appId 'x' of the service principal does not reference a "
+                                                     "valid application object."}}),
+        Fault("PUT", r"/roleAssignments/", 400, body={"error": {
+            "code": "PrincipalNotFound", "message": "Principal 0f0f does not exist in the directory."}})]
+    done = bootstrap(env, repo, *ARGS)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("not replicated yet; retrying in 2 s") == 2
+    assert all(f.times == 0 for f in fake.directory.faults)
+    fake.directory.faults.append(Fault("PUT", r"/roleAssignments/", 403, times=1, body={"error": {
+        "code": "AuthorizationFailed", "message": "The client does not have authorization to perform action."}}))
+    fake.directory.arm.resources = {k: v for k, v in fake.directory.arm.resources.items()
+                                    if v["type"] != "Microsoft.Authorization/roleAssignments"}
+    refused = bootstrap(env, repo, *ARGS)
+    assert refused.returncode != 0 and "does not have authorization" in refused.stderr
+    assert "retrying" not in refused.stderr and "AZURE_CLIENT_ID" not in refused.stdout
