@@ -30,6 +30,7 @@ DELEGATED_CONSENT = "DelegatedPermissionGrant.ReadWrite.All"
 APP_ROLE_CONSENT = "AppRoleAssignment.ReadWrite.All"
 SYNC_USER_CREATION = ("User.ReadWrite.All", "Group.ReadWrite.All", "LicenseAssignment.ReadWrite.All")
 PREVIEW_ROLES = ("Directory.Read.All",)
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # Pulumi's stack name characters
 _GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
@@ -70,6 +71,9 @@ def from_stacks(project_dir: Path, stack_names: list[str]) -> Plan:
     creates = False
     tenants: dict[str, str] = {}
     for name in stack_names:
+        if not _STACK_NAME.fullmatch(name):  # a file name from a pull request: printed, so checked
+            raise BootstrapPlanError(f"Pulumi.{name!r}.yaml: a stack name takes only letters, digits, '-', '_' "
+                                     "and '.'; rename the file")
         settings, values, _ = stack_settings(project_dir / f"Pulumi.{name}.yaml", name, datetime.now(UTC))
         profiles.add(settings.profile)
         creates = creates or settings.sync_user.create

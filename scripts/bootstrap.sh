@@ -325,3 +325,4 @@ while read -r stack customer; do
   printf '#   deployer: %s/%s/adminconsent?client_id=%s\n' "${authority%/}" "$customer" "$deployer_app"
   printf '#   preview:  %s/%s/adminconsent?client_id=%s\n' "${authority%/}" "$customer" "$preview_app"
 done < <(plan_values tenant)
+[ -n "$(plan_values tenant)" ] || echo "# (no stacks yet: rerun after adding tenants to print their links)"
