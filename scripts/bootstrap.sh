@@ -125,7 +125,7 @@ lookup() {
 
 # az, retried while Entra ID has not yet replicated an object made moments ago (a new app is not yet
 # visible to its service principal, nor a new service principal to Resource Manager); Microsoft documents no
-# bound, so the waits grow to 30 s and give up after about 2 minutes. Any other failure stops here.
+# bound, so the waits grow to a minute and it gives up after about 2 minutes. Any other failure stops here.
 replicated() {
   local wait
   for wait in 2 4 8 15 30 60 0; do
