@@ -227,3 +227,16 @@ def test_objects_not_yet_replicated_are_waited_for(partner):
     refused = bootstrap(env, repo, *ARGS)
     assert refused.returncode != 0 and "does not have authorization" in refused.stderr
     assert "retrying" not in refused.stderr and "AZURE_CLIENT_ID" not in refused.stdout
+
+
+def test_before_any_stack_the_profiles_are_named_and_no_links_printed(partner):
+    fake, env, repo = partner
+    for stack in repo.glob("Pulumi.customer-*.yaml"):
+        stack.unlink()
+    done = bootstrap(env, repo, *ARGS[:6], "--profiles", "ucwa")
+    assert done.returncode == 0, done.stderr
+    deployer = next(a for a in fake.directory.applications.values() if a["displayName"] == "presencesync-deployer")
+    assert [r["id"] for r in deployer["requiredResourceAccess"][0]["resourceAccess"]] == \
+        [GRAPH_APP_ROLES[n] for n in deployer_roles(("ucwa",), creates_sync_users=False)]
+    assert "adminconsent" not in done.stdout and "no stacks yet: rerun after adding tenants" in done.stdout
+    assert not any(app.get("_federated") for app in fake.directory.applications.values())  # no --github, no --ado
