@@ -24,6 +24,7 @@ from presencesync.engine_events import EngineLog
 from presencesync.errors import PresenceSyncError
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import read_stack_config, stack_path
+from presencesync.stack_names import check_stack_name
 
 # From this CLI version a failing after-hook (post-deploy) fails `pulumi up`; before, it was only a
 # warning and `up` succeeded with an unproven tenant. scripts/up.sh holds the same number.
@@ -72,8 +73,8 @@ def require_cli() -> None:
 
 def find_stacks(project_dir: Path, pattern: str) -> list[str]:
     """The stacks with a `Pulumi.<stack>.yaml` in `project_dir` whose names match `pattern`, a glob or
-    several separated by commas."""
-    names = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+    several separated by commas; StackNameError for a stack file whose name Pulumi would refuse."""
+    names = sorted(check_stack_name(p.name[len("Pulumi."):-len(".yaml")]) for p in project_dir.glob("Pulumi.*.yaml"))
     globs = [glob.strip() for glob in pattern.split(",") if glob.strip()]
     return [name for name in names if any(fnmatch.fnmatchcase(name, glob) for glob in globs)]
 

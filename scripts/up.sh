@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 stack="${1:-dev}"
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+.venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 .venv/bin/python -m presencesync check --stack "$stack" >/dev/null
 
 pulumi="$(bash scripts/pulumi_cli.sh)"

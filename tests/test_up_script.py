@@ -36,7 +36,7 @@ def project(tmp_path: Path) -> Path:
     """A copy of the project (with the real .venv) to run up.sh in."""
     copy = tmp_path / "project"
     copy.mkdir()
-    for name in ("Pulumi.yaml", "__main__.py", "requirements.txt"):
+    for name in ("Pulumi.yaml", "__main__.py", "requirements.txt", "requirements.lock"):
         shutil.copy(ROOT / name, copy / name)
     (copy / "Pulumi.dev.yaml").write_text(json.dumps({"config": {  # a stack of its own, whatever the repository has
         "presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
