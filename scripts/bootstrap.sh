@@ -23,8 +23,8 @@ usage: bash scripts/bootstrap.sh --location REGION --storage-account NAME --key-
   --key NAME                  Key Vault key (default presencesync-secrets)
   --deployer-name NAME        the deployer app's display name (default presencesync-deployer)
   --preview-name NAME         the read-only preview app's display name (default presencesync-preview)
-  --github OWNER/REPO         federated credentials for GitHub Actions: the deployer for environment
-                              'tenants', the preview app for environment 'preview' and for main (drift)
+  --github OWNER/REPO         federated credentials for GitHub Actions: the deployer for the environments
+                              'tenants' and 'rotation' and for main (drift), the preview app for 'preview'
   --ado-issuer URL            Azure DevOps: the issuer a workload identity federation service connection
                               shows (https://vstoken.dev.azure.com/<organization ID>, or
                               https://login.microsoftonline.com/<tenant ID>/v2.0)
@@ -281,9 +281,12 @@ deployer_sp=$(ensure_service_principal "$deployer_app")
 preview_sp=$(ensure_service_principal "$preview_app")
 
 if [ -n "$github" ]; then
+  # The subjects the workflows' token-minting jobs present: deploy (environment tenants), secret
+  # rotation (environment rotation), nightly drift (main, no environment); the preview (environment preview).
   ensure_federated "$deployer_app" github-tenants "$GITHUB_ISSUER" "repo:$github:environment:tenants"
+  ensure_federated "$deployer_app" github-rotation "$GITHUB_ISSUER" "repo:$github:environment:rotation"
+  ensure_federated "$deployer_app" github-main "$GITHUB_ISSUER" "repo:$github:ref:refs/heads/main"
   ensure_federated "$preview_app" github-preview "$GITHUB_ISSUER" "repo:$github:environment:preview"
-  ensure_federated "$preview_app" github-main "$GITHUB_ISSUER" "repo:$github:ref:refs/heads/main"
 fi
 if [ -n "$ado_issuer" ]; then
   ensure_federated "$deployer_app" ado-deployer "$ado_issuer" "$ado_subject"
@@ -313,6 +316,7 @@ AZURE_TENANT_ID=$tenant
 AZURE_SUBSCRIPTION_ID=$subscription
 PULUMI_STATE_STORAGE_ACCOUNT=$account
 PULUMI_STATE_CONTAINER=$container
+# For a shell (export AZURE_STORAGE_ACCOUNT=$account; pulumi login; pulumi stack init --secrets-provider):
 PULUMI_BACKEND_URL=azblob://$container
 PULUMI_SECRETS_PROVIDER=$secrets_provider
 # The deployer requests (Graph application permissions): ${deployer_roles[*]}

@@ -119,9 +119,10 @@ def test_the_bootstrap_sets_the_partner_up_and_a_second_run_changes_nothing(part
     audience = ("api://AzureADTokenExchange",)
     assert federated == {
         "presencesync-deployer": {(github, "repo:partner/gitops:environment:tenants", audience),
+                                  (github, "repo:partner/gitops:environment:rotation", audience),
+                                  (github, "repo:partner/gitops:ref:refs/heads/main", audience),
                                   (ado, "sc://partner/gitops/presencesync-deployer", audience)},
         "presencesync-preview": {(github, "repo:partner/gitops:environment:preview", audience),
-                                 (github, "repo:partner/gitops:ref:refs/heads/main", audience),
                                  (ado, "sc://partner/gitops/presencesync-preview", audience)}}
 
     # Role assignments: the deployer writes state, the preview app and the admins only read it; all decrypt.
@@ -168,8 +169,9 @@ def test_a_changed_profile_and_a_moved_repository_are_corrected_in_place(partner
     assert done.returncode == 0, done.stderr
     assert deployer["appId"] == app_id and [r["id"] for r in deployer["requiredResourceAccess"][0]["resourceAccess"]] \
         == [GRAPH_APP_ROLES[n] for n in deployer_roles(("ucwa",), creates_sync_users=False)]
-    assert {c["subject"] for c in deployer["_federated"]} == {"repo:partner/renamed:environment:tenants",
-                                                             "sc://partner/gitops/presencesync-deployer"}
+    assert {c["subject"] for c in deployer["_federated"]} == {
+        "repo:partner/renamed:environment:tenants", "repo:partner/renamed:environment:rotation",
+        "repo:partner/renamed:ref:refs/heads/main", "sc://partner/gitops/presencesync-deployer"}
     changed = writes_since(fake, before)
     assert changed and all(path.startswith("/v1.0/applications/") for _, path in changed)  # nothing else touched
     assert all(method == "PATCH" for method, _ in changed)
