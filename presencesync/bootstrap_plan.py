@@ -30,7 +30,6 @@ DELEGATED_CONSENT = "DelegatedPermissionGrant.ReadWrite.All"
 APP_ROLE_CONSENT = "AppRoleAssignment.ReadWrite.All"
 SYNC_USER_CREATION = ("User.ReadWrite.All", "Group.ReadWrite.All", "LicenseAssignment.ReadWrite.All")
 PREVIEW_ROLES = ("Directory.Read.All",)
-_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # Pulumi's stack name characters
 _GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
@@ -63,7 +62,8 @@ def deployer_roles(profiles: Iterable[Profile], *, creates_sync_users: bool) -> 
 
 
 def from_stacks(project_dir: Path, stack_names: list[str]) -> Plan:
-    """The profiles, sync-user creation and tenants of these stacks, each validated as `check` does."""
+    """The profiles, sync-user creation and tenants of these stacks (names as `fleet.find_stacks` lists
+    them, which refuses a name Pulumi would not take), each validated as `check` does."""
     if not stack_names:
         raise BootstrapPlanError(f"no Pulumi.<stack>.yaml in {project_dir} matches; pass --profiles ucwa,graph "
                                  "(and --creates-sync-users if a stack will set syncUser.create: true)")
@@ -71,9 +71,6 @@ def from_stacks(project_dir: Path, stack_names: list[str]) -> Plan:
     creates = False
     tenants: dict[str, str] = {}
     for name in stack_names:
-        if not _STACK_NAME.fullmatch(name):  # a file name from a pull request: printed, so checked
-            raise BootstrapPlanError(f"Pulumi.{name!r}.yaml: a stack name takes only letters, digits, '-', '_' "
-                                     "and '.'; rename the file")
         settings, values, _ = stack_settings(project_dir / f"Pulumi.{name}.yaml", name, datetime.now(UTC))
         profiles.add(settings.profile)
         creates = creates or settings.sync_user.create

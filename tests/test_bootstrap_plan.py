@@ -80,5 +80,5 @@ def test_the_readme_prerequisites_name_what_the_bootstrap_derives():
 def test_a_stack_file_name_that_is_no_stack_name_is_refused(tmp_path):
     write_stack(tmp_path, "acme$(id>&2)", **{"azuread:tenantId": "11111111-1111-4111-8111-111111111111"})
     done = run("bootstrap-plan", "--project-dir", str(tmp_path))
-    assert done.returncode == 1 and "a stack name takes only letters, digits" in done.stderr
+    assert done.returncode == 1 and "a stack name is 1 to 100 letters, digits" in done.stderr
     assert done.stdout == ""
