@@ -25,6 +25,7 @@ from conftest import (
     GRAPH_ROLES,
     GRAPH_SCOPES,
     ROOT,
+    SECURE,
     SKYPE_SCOPES,
     az_signed_in,
 )
@@ -54,7 +55,8 @@ def az_tenant(fake: FakeEntra, tmp_path: Path):
 
 def script_for(fake: FakeEntra, tmp_path: Path, config: dict) -> Path:
     stack = tmp_path / "Pulumi.t.yaml"
-    stack.write_text(json.dumps({"config": {"presencesync:syncUserPassword": {"secure": "v1:x"}, **config}}))
+    stack.write_text(json.dumps({"config": {"azuread:tenantId": fake.directory.tenant_id,
+                                            "presencesync:syncUserPassword": SECURE, **config}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ARM_", "PRESENCESYNC_"))}
     env.update(fake.env(), ARM_CLIENT_ID=DEPLOYER_APP, ARM_CLIENT_SECRET=DEPLOYER_SECRET,
                ARM_TENANT_ID=fake.directory.tenant_id, PATH=os.path.dirname(sys.executable))

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CLIENT_ID, DEPLOYER_APP, PASSWORD, ROOT, UPN, consent, outputs
+from conftest import CLIENT_ID, DEPLOYER_APP, PASSWORD, ROOT, SECURE, TENANT_ID, UPN, consent, outputs
 from fake_entra import App, FakeEntra, User
 
 from presencesync.fleet import find_stacks
@@ -114,7 +114,8 @@ def pipeline(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) ->
 
 def stack_file(directory: Path, name: str, config: dict[str, Any] | None = None) -> None:
     (directory / f"Pulumi.{name}.yaml").write_text(json.dumps({"config": config or {
-        "presencesync:syncUser": {"userPrincipalName": UPN}, "presencesync:syncUserPassword": {"secure": "v1:x"}}}))
+        "azuread:tenantId": TENANT_ID, "presencesync:syncUser": {"userPrincipalName": UPN},
+        "presencesync:syncUserPassword": SECURE}}))
 
 
 # ---- GitHub Actions ---------------------------------------------------------------------------------
@@ -386,7 +387,7 @@ def test_deployer_env_comes_from_the_stack_or_the_pipeline(tmp_path):
         "azuread:tenantId": "11111111-2222-4333-8444-555555555555"}}))
     assert deployer_env("customer-a", tmp_path, {"ARM_CLIENT_ID": "app", "ARM_TENANT_ID": "partner"}) == {
         "ARM_TENANT_ID": "11111111-2222-4333-8444-555555555555", "ARM_CLIENT_ID": "app"}
-    with pytest.raises(CliError, match="sets no azuread:tenantId"):
+    with pytest.raises(CliError, match="ARM_CLIENT_ID is not set and Pulumi"):
         deployer_env("customer-a", tmp_path, {})
     done = pipeline("env", "customer-a", cwd=tmp_path, env={"ARM_CLIENT_ID": "app"})
     assert done.stdout.splitlines() == ["ARM_TENANT_ID=11111111-2222-4333-8444-555555555555", "ARM_CLIENT_ID=app"]
@@ -454,7 +455,8 @@ def test_due_stacks_follow_their_own_rotation_schedule(tmp_path, pipeline_script
     notice window is due too; a stack whose config cannot be read is listed, to fail visibly."""
     period = 90
     start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=period * 230)  # the first day of a period
-    rotating = {"presencesync:syncUser": {"userPrincipalName": UPN}, "presencesync:syncUserPassword": {"secure": "v1:x"},
+    rotating = {"azuread:tenantId": TENANT_ID, "presencesync:syncUser": {"userPrincipalName": UPN},
+                "presencesync:syncUserPassword": SECURE,
                 "presencesync:secretRotationDays": period}
     single = {k: v for k, v in rotating.items() if k != "presencesync:secretRotationDays"}
     stack_file(tmp_path, "rotating", rotating)
@@ -491,7 +493,7 @@ def test_two_commits_pushed_at_once_deploy_both_stacks(tmp_path):
     deployed = git("rev-parse", "HEAD")
     for name in ("customer-a", "customer-b"):  # two commits in one push
         stack_file(repo, name, {"presencesync:syncUser": {"userPrincipalName": UPN}, "presencesync:profile": "graph",
-                                "presencesync:syncUserPassword": {"secure": "v1:x"}})
+                                "presencesync:syncUserPassword": SECURE})
         git("commit", "-qam", f"change {name}")
 
     asked: list[dict[str, Any]] = []
@@ -582,7 +584,7 @@ def tenant_project(fake: FakeEntra, tmp_path: Path, scenario: dict[str, dict[str
         (project / name).symlink_to(ROOT / name)
     (project / ".venv").symlink_to(Path(sys.prefix))
     shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
-    hook = {"presencesync:syncUser": {"userPrincipalName": UPN}, "presencesync:syncUserPassword": {"secure": "v1:x"},
+    hook = {"presencesync:syncUser": {"userPrincipalName": UPN}, "presencesync:syncUserPassword": SECURE,
             "presencesync:consent": "hook", "presencesync:postDeployTimeout": 20}
     for name in scenario:
         stack_file(project, name, {**hook, "azuread:tenantId": d.tenant_id})
@@ -746,3 +748,42 @@ def test_requirements_are_installed_from_hashed_lock_files():
                          (".azure-pipelines/install-steps.yml", "requirements.lock")):
         text = (ROOT / script).read_text()
         assert f"--require-hashes -r {lock}" in text and "-r requirements.txt" not in text, script
+
+
+def test_the_pr_check_calls_out_a_changed_secrets_provider(tmp_path):
+    """Issue 22 Medium-5: a pull request that points a stack at another secrets provider (or key) is called
+    out by the credential-free check job, which compares each stack file with the base branch's copy
+    (`check --against`); a stack new in the PR has no base copy and nothing to call out. The job's own
+    script runs here in a clone whose `origin/main` holds the base (actions/checkout with fetch-depth 0
+    fetches every branch as origin/*)."""
+    job = workflow("preview.yml")["jobs"]["check"]
+    assert job["steps"][0]["with"]["fetch-depth"] == 0
+    step = next(s for s in steps(job) if "presencesync check" in s.get("run", ""))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", repo / "Pulumi.yaml")
+    (repo / ".venv").symlink_to(sys.prefix)  # the job's .venv/bin/python, with its site-packages
+    (repo / "presencesync").symlink_to(ROOT / "presencesync")
+    config = {"azuread:tenantId": TENANT_ID, "presencesync:syncUser": {"userPrincipalName": UPN},
+              "presencesync:syncUserPassword": SECURE}
+
+    def stack(provider: str) -> str:
+        return json.dumps({"secretsprovider": provider, "encryptedkey": "a2V5", "config": config})
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    (repo / "Pulumi.cust.yaml").write_text(stack("azurekeyvault://partner-kv.vault.azure.net/keys/ps"))
+    for command in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "base"],
+                    ["update-ref", "refs/remotes/origin/main", "HEAD"]):
+        subprocess.run([*git, *command], cwd=repo, check=True, capture_output=True)
+    (repo / "Pulumi.cust.yaml").write_text(stack("azurekeyvault://attacker-kv.vault.azure.net/keys/ps"))
+    (repo / "Pulumi.newcomer.yaml").write_text(stack("azurekeyvault://partner-kv.vault.azure.net/keys/ps"))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "STACKS": "cust,newcomer", "BASE_REF": "main",
+           "RUNNER_TEMP": str(tmp_path)}
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], cwd=repo, capture_output=True,
+                          text=True, env=env, timeout=120, check=False)
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: Pulumi.")]
+    assert [w.split(":")[1].strip() for w in warnings] == ["Pulumi.cust.yaml"], done.stderr  # not the new stack
+    assert "secretsprovider changes" in warnings[0] and "attacker-kv" in warnings[0]
+    # Azure DevOps' check job does the same against the PR's target branch.
+    ado_script = next(s for s in ado_steps(ado_job("check", "check")) if "presencesync check" in s.get("bash", ""))
+    assert "--against" in ado_script["bash"] and ado_script["env"]["TARGET"] == "$(System.PullRequest.TargetBranch)"
