@@ -15,7 +15,6 @@ Permissions are named here; their IDs are read by name from the Graph service pr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +29,6 @@ DELEGATED_CONSENT = "DelegatedPermissionGrant.ReadWrite.All"
 APP_ROLE_CONSENT = "AppRoleAssignment.ReadWrite.All"
 SYNC_USER_CREATION = ("User.ReadWrite.All", "Group.ReadWrite.All", "LicenseAssignment.ReadWrite.All")
 PREVIEW_ROLES = ("Directory.Read.All",)
-_GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 class BootstrapPlanError(PresenceSyncError):
@@ -71,14 +69,10 @@ def from_stacks(project_dir: Path, stack_names: list[str]) -> Plan:
     creates = False
     tenants: dict[str, str] = {}
     for name in stack_names:
-        settings, values, _ = stack_settings(project_dir / f"Pulumi.{name}.yaml", name, datetime.now(UTC))
+        settings, _, _ = stack_settings(project_dir / f"Pulumi.{name}.yaml", name, datetime.now(UTC))
         profiles.add(settings.profile)
         creates = creates or settings.sync_user.create
-        tenant = values.get("azuread:tenantId", "")
-        if not _GUID.fullmatch(tenant):
-            raise BootstrapPlanError(f"Pulumi.{name}.yaml: azuread:tenantId is not a tenant ID (GUID); set it with "
-                                     f"pulumi config set azuread:tenantId <customer tenant ID> --stack {name}")
-        tenants[name] = tenant.lower()
+        tenants[name] = settings.tenant_id.lower()  # a GUID: the settings refuse anything else
     return Plan(tuple(p for p in PROFILE_NAMES if p in profiles), creates, tenants)
 
 

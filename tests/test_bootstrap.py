@@ -20,6 +20,8 @@ from fake_entra import App, FakeEntra, Fault, User
 from presencesync.bootstrap_plan import PREVIEW_ROLES, SYNC_USER_CREATION, deployer_roles
 from presencesync.permissions import MICROSOFT_GRAPH
 
+KEY_VAULT_SECRET = {"secure": "v1:yNulcsuiSG9uBpaB:mG4FbUFZOtPVJ1HrQUbeubzZkrOjd8mboMV1Kux3jDBxu1l32RM="}  # v1: with encryptedkey
+
 ADMIN = User("admin@partner.example", "Adm1n-Pa55word!")
 SUBSCRIPTION = "5b0c1e8f-7d1a-4c52-9f8e-3a6d2b4c8e10"
 CUSTOMERS = {"customer-a": "11111111-1111-4111-8111-111111111111",
@@ -62,7 +64,7 @@ def partner(fake: FakeEntra, tmp_path: Path):
             "secretsprovider": "azurekeyvault://partner-kv.vault.azure.net/keys/presencesync-secrets",
             "encryptedkey": "ZmFrZS1rZXk=",
             "config": {"azuread:tenantId": tenant, "presencesync:profile": profile,
-                       "presencesync:syncUser": sync_user, "presencesync:syncUserPassword": {"secure": "v1:eA=="}}}))
+                       "presencesync:syncUser": sync_user, "presencesync:syncUserPassword": KEY_VAULT_SECRET}}))
     return fake, env, repo
 
 

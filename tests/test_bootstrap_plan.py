@@ -14,6 +14,8 @@ from conftest import ROOT, run
 
 from presencesync.bootstrap_plan import deployer_roles
 
+KEY_VAULT_SECRET = {"secure": "v1:yNulcsuiSG9uBpaB:mG4FbUFZOtPVJ1HrQUbeubzZkrOjd8mboMV1Kux3jDBxu1l32RM="}  # v1: with encryptedkey
+
 README_LIST = {  # the deployer's permissions as README "Prerequisites" states them
     "ucwa": {"Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All", "User.Read.All", "Domain.Read.All"},
     "graph": {"Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All", "User.Read.All", "Domain.Read.All",
@@ -28,9 +30,11 @@ def test_the_deployer_gets_what_the_readme_lists_for_its_profiles(profile, creat
 
 
 def write_stack(project: Path, name: str, **config) -> None:
-    (project / f"Pulumi.{name}.yaml").write_text(json.dumps({"encryptionsalt": "v1:c2FsdA==:v1:x:y", "config": {
-        "presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
-        "presencesync:syncUserPassword": {"secure": "v1:eA=="}, **config}}))
+    (project / f"Pulumi.{name}.yaml").write_text(json.dumps({
+        "secretsprovider": "azurekeyvault://partner-kv.vault.azure.net/keys/presencesync-secrets",
+        "encryptedkey": "ZmFrZS1rZXk=", "config": {
+            "presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
+            "presencesync:syncUserPassword": KEY_VAULT_SECRET, **config}}))
 
 
 def test_the_plan_reads_profiles_sync_user_creation_and_tenants_from_the_stacks(tmp_path):
@@ -50,9 +54,9 @@ def test_the_plan_reads_profiles_sync_user_creation_and_tenants_from_the_stacks(
 
 
 @pytest.mark.parametrize(("tenant", "args", "message"), [
-    (None, (), "Pulumi.x.yaml: azuread:tenantId is not a tenant ID (GUID); set it with pulumi config set "
-               "azuread:tenantId <customer tenant ID> --stack x"),
-    ("11111111-1111-4111-8111-111111111111\nBASH_ENV=$(id)", (), "azuread:tenantId is not a tenant ID"),
+    (None, (), "every stack names its tenant: set the customer's directory (tenant) ID with pulumi config set "
+               "azuread:tenantId <GUID>"),
+    ("11111111-1111-4111-8111-111111111111\nBASH_ENV=$(id)", (), "is not a tenant ID (GUID)"),
     ("11111111-1111-4111-8111-111111111111", ("--stacks", "nothing-*"), "no Pulumi.<stack>.yaml in"),
     ("11111111-1111-4111-8111-111111111111", ("--creates-sync-users",), "--creates-sync-users goes with --profiles"),
 ])
