@@ -106,7 +106,8 @@ for id in "${admin_users[@]}" "${admin_groups[@]}"; do check "an admin's object 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-[ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install --quiet -r requirements.txt; }
+[ -x .venv/bin/python ] || { python3 -m venv .venv &&
+  .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock; }
 # What the stacks (or --profiles) need, as "kind value..." lines: profile, deployer-role, preview-role, tenant.
 plan=$(.venv/bin/python -m presencesync bootstrap-plan "${plan_args[@]}")
 plan_values() { awk -v kind="$1" '$1 == kind { $1 = ""; print substr($0, 2) }' <<<"$plan"; }

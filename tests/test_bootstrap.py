@@ -54,7 +54,7 @@ def partner(fake: FakeEntra, tmp_path: Path):
     repo = tmp_path / "gitops"
     (repo / "scripts").mkdir(parents=True)
     (repo / "scripts" / "bootstrap.sh").symlink_to(ROOT / "scripts" / "bootstrap.sh")
-    for shared in (".venv", "presencesync", "requirements.txt", "Pulumi.yaml"):
+    for shared in (".venv", "presencesync", "requirements.lock", "Pulumi.yaml"):
         (repo / shared).symlink_to(ROOT / shared)
     for (name, tenant), profile in zip(CUSTOMERS.items(), ("ucwa", "graph"), strict=True):
         sync_user = {"userPrincipalName": f"sync@{name}.example"} if profile == "ucwa" else {
