@@ -7,14 +7,13 @@ from presencesync.graph import Call
 from presencesync.sync_users import needed
 
 # The preflight's count of the people Novus could follow: enabled users with an enabled Microsoft Teams plan
-# (service plan TEAMS1, 57ff2da0-773e-42df-b2af-ffb7a2317929, Microsoft's "Product names and service plan
-# identifiers for licensing"). Filtering on assignedPlans and $count are advanced queries: Graph answers them
-# only with ConsistencyLevel: eventual ("Advanced query capabilities on Microsoft Entra ID objects"), and
-# $count=true puts the total in @odata.count; $top=1 keeps the answer small. One read, for the preflight's $batch.
-TEAMS_PLAN = "57ff2da0-773e-42df-b2af-ffb7a2317929"
+# (assignedPlans service TeamspaceAPI, as the preflight reads the sync user's). Filtering on assignedPlans and
+# $count are advanced queries: Graph answers them only with ConsistencyLevel: eventual ("Advanced query
+# capabilities on Microsoft Entra ID objects"), and $count=true puts the total in @odata.count; $top=1 keeps the
+# answer small. One read, for the preflight's $batch.
 PRESENCE_USERS = Call(
-    "GET", "/users?$filter=accountEnabled eq true and assignedPlans/any(a:a/servicePlanId eq "
-    f"{TEAMS_PLAN} and a/capabilityStatus eq 'Enabled')&$count=true&$top=1&$select=id",
+    "GET", "/users?$filter=accountEnabled eq true and assignedPlans/any(a:a/service eq 'TeamspaceAPI' and "
+    "a/capabilityStatus eq 'Enabled')&$count=true&$top=1&$select=id",
     what="count of users with Teams", headers={"ConsistencyLevel": "eventual"})
 
 

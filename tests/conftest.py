@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fake_entra import App, FakeEntra, RealmPortUnavailableError  # noqa: E402
+from fake_entra import App, FakeEntra, RealmPortUnavailableError, User  # noqa: E402
 
 from presencesync.offline_plan import Plan, ResourceApi, TenantFacts, run_program  # noqa: E402
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE  # noqa: E402
@@ -159,6 +160,32 @@ def tenant(fake: FakeEntra) -> FakeEntra:
     return fake
 
 
+# What the README's Prerequisites give a deploying service principal, and Policy.Read.All for the preflight.
+DEPLOYER_PERMISSIONS = ("Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All", "User.Read.All",
+                        "Domain.Read.All", "AppRoleAssignment.ReadWrite.All", "User.ReadWrite.All",
+                        "Group.ReadWrite.All", "LicenseAssignment.ReadWrite.All", "Policy.Read.All")
+
+
+def deployer_may_deploy(fake: FakeEntra) -> None:
+    """The fake's deployer app (named apart from the stack's app) gets every Graph permission the README
+    lists and Policy.Read.All: what the preflight checks of the deployer then holds."""
+    d = fake.directory
+    d.apps[DEPLOYER_APP].display_name = "Partner deployer"
+    graph = d.service_principals[MICROSOFT_GRAPH]
+    for role in DEPLOYER_PERMISSIONS:
+        graph["appRoles"].append({"value": role, "id": str(uuid.uuid4()), "allowedMemberTypes": ["Application"]})
+        d.add_role_assignment(DEPLOYER_APP, MICROSOFT_GRAPH, role)
+
+
+@pytest.fixture
+def clean_tenant(tenant: FakeEntra) -> FakeEntra:
+    """conftest's tenant with a licensed sync user and a deployer that may deploy: a tenant where preflight
+    finds nothing."""
+    tenant.directory.users[UPN] = User(UPN, PASSWORD)
+    deployer_may_deploy(tenant)
+    return tenant
+
+
 # Debian's headless Chromium, driven by Playwright (which downloads no browser of its own), for the
 # tests that read a page or a card as a browser shows it. Started as the machine's probe starts it:
 # a closed network refuses Chromium's background connections.
@@ -176,3 +203,30 @@ def browser():
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+AZ = ROOT / ".cache" / "azure-cli" / "bin" / "az"
+AZ_CLI_APP = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # the Azure CLI's own public client
+
+
+def az_signed_in(fake: FakeEntra, tmp_path: Path, upn: str, password: str) -> dict[str, str]:
+    """The environment of a real Azure CLI pointed at the fake as a registered cloud (Resource Manager on
+    its own origin, so `az rest` picks the token audience by URL) and signed in as `upn` with a password
+    through its own public client; the caller adds the user and the Azure CLI's app to the directory."""
+    config_dir = tmp_path / "azure-config"
+    config_dir.mkdir(mode=0o700)
+    env = {"AZURE_CONFIG_DIR": str(config_dir), "REQUESTS_CA_BUNDLE": str(fake.ca_path), "HOME": str(tmp_path),
+           "PATH": f"{AZ.parent}:/usr/bin:/bin", "AZURE_CORE_COLLECT_TELEMETRY": "false"}
+    for args in (["cloud", "register", "--name", "Fake", "--skip-endpoint-discovery",
+                  "--endpoint-active-directory", fake.url,
+                  "--endpoint-active-directory-resource-id", "https://management.core.windows.net/",
+                  "--endpoint-management", "https://management.core.windows.net/",
+                  "--endpoint-resource-manager", f"{fake.arm_url}/",
+                  "--endpoint-microsoft-graph-resource-id", f"{fake.url}/",
+                  "--suffix-keyvault-dns", ".vault.azure.net"],  # az keyvault refuses a cloud without it
+                 ["cloud", "set", "--name", "Fake"], ["config", "set", "core.instance_discovery=false"],
+                 ["login", "-u", upn, "-p", password, "--allow-no-subscriptions", "--tenant",
+                  fake.directory.tenant_id]):
+        done = subprocess.run([str(AZ), *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+    return env

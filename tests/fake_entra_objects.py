@@ -2,7 +2,8 @@
 applications (with owners and passwords), service principals, users and domains. fake_entra.py routes
 Graph calls here that its own routes do not serve.
 
-Modelled on what az 2.91 sends (azure-cli role/_msgrpah/_graph_client.py and role/custom.py): filters
+Modelled on what az 2.91 sends (azure-cli role/_msgrpah/_graph_client.py and role/custom.py), including
+an application's federated identity credentials (`application_federated_identity_credential_*`): filters
 `startswith(displayName,'X')`, `appId eq 'X'` and `servicePrincipalNames/any(c:c eq 'X')`; owners added
 by `POST .../owners/$ref` with an `@odata.id`; `addPassword` returning `secretText`. Graph's own
 answers where az relies on them: 409 for a second service principal of one app, 400 for an owner
@@ -15,6 +16,8 @@ import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+
+import fake_entra_policies
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -50,10 +53,10 @@ def serve(d: Any, claims: dict[str, Any], method: str, path: str, query: dict[st
         if user is None:
             return 404, _error("Request_ResourceNotFound", f"Resource '{match.group(1)}' does not exist or one of "
                                "its queried reference-property objects are not present.")
-        return 200, _user_json(user)
+        return 200, user_json(user)
     if match := re.fullmatch(r"/directoryObjects/([^/]+)", path):
         user = _user(d, match.group(1))
-        return (200, _user_json(user)) if user else (404, _error("Request_ResourceNotFound", "No such object."))
+        return (200, user_json(user)) if user else (404, _error("Request_ResourceNotFound", "No such object."))
     if path == "/domains":
         return 200, {"value": [{"id": domain, "isDefault": i == 0, "isVerified": True,
                                 "passwordValidityPeriodInDays": d.password_validity.get(domain)}
@@ -68,7 +71,7 @@ def _application_part(d: Any, app: dict[str, Any], part: str, method: str, body:
         app.update(body or {})
         return 204, {}
     if part == "/owners" and method == "GET":
-        return 200, {"value": [_user_json(u) for u in d.users.values() if u.id in app["_owners"]]}
+        return 200, {"value": [user_json(u) for u in d.users.values() if u.id in app["_owners"]]}
     if part == "/owners/$ref" and method == "POST":
         owner = str((body or {}).get("@odata.id", "")).rsplit("/", 1)[-1]
         if owner in app["_owners"]:
@@ -76,8 +79,12 @@ def _application_part(d: Any, app: dict[str, Any], part: str, method: str, body:
                                "following modified properties: 'owners'.")
         app["_owners"].append(owner)
         return 204, {}
+    if part.startswith("/federatedIdentityCredentials"):
+        return _federated_credential(app, part.removeprefix("/federatedIdentityCredentials").lstrip("/"), method, body)
     if part == "/addPassword" and method == "POST":
         wanted = (body or {}).get("passwordCredential") or {}
+        if refused := fake_entra_policies.password_refusal(d, app["id"], app["createdDateTime"], wanted):
+            return refused
         secret = f"fake~{uuid.uuid4().hex}"
         credential = {"keyId": str(uuid.uuid4()), "displayName": wanted.get("displayName"),
                       "startDateTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -87,12 +94,38 @@ def _application_part(d: Any, app: dict[str, Any], part: str, method: str, body:
     return 405, _error("Request_BadRequest", f"{method} {part} is not served by the fake")
 
 
+def _federated_credential(app: dict[str, Any], key: str, method: str, body: Any) -> Answer:
+    """An application's federatedIdentityCredentials (Graph v1.0, federatedIdentityCredential): addressed by
+    ID or name; a name is unique per application, and so is an (issuer, subject) pair."""
+    credentials: list[dict[str, Any]] = app.setdefault("_federated", [])
+    if not key and method == "GET":
+        return 200, {"value": credentials}
+    if not key and method == "POST":
+        wanted = body or {}
+        if any(c["name"] == wanted.get("name") or (c["issuer"], c["subject"]) == (wanted.get("issuer"),
+                                                                                 wanted.get("subject"))
+               for c in credentials):
+            return 409, _error("Request_MultipleObjectsWithSameKeyValue",
+                               "FederatedIdentityCredential with the same name or issuer and subject already exists.")
+        credential = {"id": str(uuid.uuid4()), "description": None, **wanted}
+        credentials.append(credential)
+        return 201, credential
+    found = [c for c in credentials if key in (c["id"], c["name"])]
+    if not found:
+        return 404, _error("Request_ResourceNotFound", f"Resource '{key}' does not exist.")
+    if method == "PATCH":
+        found[0].update(body or {})
+        return 204, {}
+    return (200, found[0]) if method == "GET" else (405, _error("Request_BadRequest", f"{method} is not served"))
+
+
 def _new_application(d: Any, body: dict[str, Any], caller: str | None) -> dict[str, Any]:
     app = {"id": str(uuid.uuid4()), "appId": str(uuid.uuid4()), "displayName": None, "identifierUris": [],
            "signInAudience": "AzureADMyOrg", "isFallbackPublicClient": None, "requiredResourceAccess": [],
            "web": {"redirectUris": [], "logoutUrl": None,
                    "implicitGrantSettings": {"enableAccessTokenIssuance": False, "enableIdTokenIssuance": False}},
-           "passwordCredentials": [], "keyCredentials": [], "_owners": [caller] if caller else []}
+           "passwordCredentials": [], "keyCredentials": [], "_owners": [caller] if caller else [],
+           "createdDateTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     app.update(body)
     d.applications[app["id"]] = app
     return app
@@ -122,7 +155,7 @@ def _new_user(d: Any, body: dict[str, Any]) -> Answer:
                            "userPrincipalName already exists.")
     user = User(upn, str((body.get("passwordProfile") or {}).get("password", "")))
     d.users[upn] = user
-    return 201, _user_json(user)
+    return 201, user_json(user)
 
 
 def _user(d: Any, key: str) -> Any:
@@ -130,10 +163,15 @@ def _user(d: Any, key: str) -> Any:
     return d.users.get(key) or next((u for u in d.users.values() if u.id == key), None)
 
 
-def _user_json(user: Any) -> dict[str, Any]:
+def user_json(user: Any) -> dict[str, Any]:
+    # A licence's plans as Graph lists them in assignedPlans: Teams is service TeamspaceAPI, Skype for
+    # Business Online MicrosoftCommunicationsOnline.
+    plans = [{"capabilityStatus": "Enabled", "service": service, "servicePlanId": str(uuid.uuid5(uuid.NAMESPACE_OID,
+                                                                                                  service))}
+             for service in ("exchange", "TeamspaceAPI", "MicrosoftCommunicationsOnline")] if user.licensed else []
     return {"@odata.type": "#microsoft.graph.user", "id": user.id, "userPrincipalName": user.upn,
-            "displayName": user.upn.split("@")[0], "passwordPolicies": user.password_policies,
-            "lastPasswordChangeDateTime": user.last_password_change}
+            "displayName": user.upn.split("@")[0], "accountEnabled": user.enabled, "assignedPlans": plans,
+            "passwordPolicies": user.password_policies, "lastPasswordChangeDateTime": user.last_password_change}
 
 
 def _matches(item: dict[str, Any], filter_: str) -> bool:

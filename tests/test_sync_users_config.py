@@ -155,8 +155,9 @@ def test_the_preflight_read_counts_enabled_teams_users_in_one_batched_request(te
     header travels inside the batch; without it Graph refuses the query."""
     d = tenant.directory
     for i in range(700):
-        d.users[f"person{i}@contoso.com"] = User(f"person{i}@contoso.com", "x", enabled=i % 10 != 0, teams=i % 7 != 0)
-    expected = sum(1 for u in d.users.values() if u.enabled and u.teams)
+        d.users[f"person{i}@contoso.com"] = User(f"person{i}@contoso.com", "x", enabled=i % 10 != 0,
+                                                 licensed=i % 7 != 0)  # an unlicensed user has no Teams plan
+    expected = sum(1 for u in d.users.values() if u.enabled and u.licensed)
     env = {**tenant.env(), "ARM_CLIENT_ID": DEPLOYER_APP, "ARM_CLIENT_SECRET": DEPLOYER_SECRET,
            "ARM_TENANT_ID": d.tenant_id}
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", env["REQUESTS_CA_BUNDLE"])
