@@ -644,8 +644,10 @@ def from_pulumi(now: datetime) -> Settings:
              and not runtime_config.is_config_secret(f"{NAMESPACE}:{k}")]
     try:
         if plain:
-            raise ConfigError([f"{NAMESPACE}:{k}: is not encrypted; set it with pulumi config set --secret"
-                               f"{' --path' if k.endswith('s') else ''} {NAMESPACE}:{k}" for k in plain])
+            how = {"syncUserPassword": f"pulumi config set --secret {NAMESPACE}:syncUserPassword",
+                   "syncUserPasswords": f"pulumi config set --secret --path '{NAMESPACE}:syncUserPasswords[\"UPN\"]'"}
+            raise ConfigError([f"{NAMESPACE}:{k}: is not encrypted; remove it from the stack file and set it with "
+                               f"{how[k]}" for k in plain])
         return load_settings(values, now=now)
     except ConfigError as error:
         raise pulumi.RunError(f"the stack's config has {len(error.problems)} problem(s):\n{error}") from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import DEPLOYER, PASSWORD, SECRET, SYNC_USER_ID, stack_config
 
 from presencesync.offline_plan import SecretValue, TenantFacts, run_program
@@ -73,3 +74,19 @@ def test_moving_the_one_user_to_syncusers_keeps_every_resource_and_adds_the_seco
     assert "replace" not in changes.values()
     assert {k: v for k, v in after[licence_group].items() if k != "members"} == \
         {k: v for k, v in before[licence_group].items() if k != "members"}
+
+
+def test_a_password_the_cli_did_not_decrypt_stops_the_program(facts):
+    """Pulumi.yaml cannot declare the passwords secret (a declared default would then fail the CLI's check), so
+    the program refuses one the CLI hands over as plain text (not among PULUMI_CONFIG_SECRET_KEYS)."""
+    from pulumi import RunError
+
+    with pytest.raises(RunError, match=r"presencesync:syncUserPassword: is not encrypted; remove it from the stack "
+                                       r"file and set it with pulumi config set --secret presencesync:syncUserPassword"):
+        run_program(stack_config(), facts, secret_keys=())
+    users = [created("sync1@contoso.com")]
+    with pytest.raises(RunError, match=r"presencesync:syncUserPasswords: is not encrypted"):
+        collection_secrets = {"presencesync:syncUsers": json.dumps(users),
+                              "presencesync:syncUserPasswords": json.dumps({"sync1@contoso.com": PASSWORD})}
+        run_program({**stack_config(syncUser=None, syncUserPassword=None), **collection_secrets}, facts,
+                    secret_keys=("presencesync:syncUserPassword",))
