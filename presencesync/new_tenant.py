@@ -172,6 +172,8 @@ def create(tenant: NewTenant, project_dir: Path, *, say: Callable[[str], None], 
         say(f"next, {backend_note(environ)}:")
         for command in commands:
             say(f"  {shown(command)}")
+        say(f"or let scripts/up.sh run both (on a terminal), then the preflight and pulumi up: bash scripts/up.sh "
+            f"{tenant.stack}")
     return _verdict(path, tenant.stack)
 
 

@@ -227,6 +227,8 @@ def new_stack(project: Path) -> None:
                            "--profile", "ucwa", "--sync-user", "sync@contoso.com"], cwd=project, capture_output=True,
                           text=True, timeout=120, check=False, env={"PATH": SYSTEM_PATH, "HOME": str(project.parent)})
     assert made.returncode == 0, made.stderr
+    assert ("new-tenant: or let scripts/up.sh run both (on a terminal), then the preflight and pulumi up: "
+            "bash scripts/up.sh customer-a") in made.stdout.splitlines()
     (project.parent / "scenario.json").write_text("{}")
 
 
