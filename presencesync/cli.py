@@ -23,7 +23,7 @@ from presencesync.config import DEFAULTS, PROFILES, ConfigError, Settings
 from presencesync.errors import PresenceSyncError, missing_dependency
 from presencesync.fleet import DEFAULT_PARALLEL
 from presencesync.project_config import stack_settings
-from presencesync.stack_file import secrets_provider_changes, stack_path
+from presencesync.stack_file import read_stack_config, secrets_provider_changes, stack_path
 from presencesync.stack_tenant import StackDeployer, stack_deployer, stack_file_deployer
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2, 64  # 2 means drift to the pipelines: not for usage
@@ -221,12 +221,14 @@ def _stack_name(args: argparse.Namespace) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     if not (args.stack and any(c in args.stack for c in "*?[")):
-        from presencesync.new_tenant import besides_password
+        from presencesync.new_tenant import PASSWORD_KEY, besides_password
 
         try:
             return _check_one(args)
         except ConfigError as error:
-            if besides_password(error.problems):
+            # Exit 3 is for a stack with no password at all, as new-tenant writes it; one that is there but
+            # unusable (plain text, a copied ciphertext) is an error like any other.
+            if besides_password(error.problems) or PASSWORD_KEY in read_stack_config(_stack_file(args)).values:
                 raise
             for line in error.problems:
                 print(f"error: {line}", file=sys.stderr)

@@ -310,6 +310,10 @@ def test_check_tells_a_stack_lacking_only_its_password_from_one_with_other_probl
                                                            "missing configuration value 'syncUserPassword'")
     done = presencesync("check", "--stack", "bad")
     assert done.returncode == 1 and "error: presencesync:consent: 'always' is not one of" in done.stderr
+    # A password that is there but unusable is an error, not a stack waiting for its password.
+    (tmp_path / "Pulumi.plain.yaml").write_text(json.dumps({"config": {**base, "presencesync:syncUserPassword": "x"}}))
+    done = presencesync("check", "--stack", "plain")
+    assert done.returncode == 1 and "error: presencesync:syncUserPassword: must be encrypted" in done.stderr
     done = presencesync("check", "--stack", "*")  # a glob's verdict stays pass or fail
     assert done.returncode == 1
     assert presencesync("secrets-provider", "--stack", "new").stdout == f"{KEY_VAULT}\n"
