@@ -23,6 +23,7 @@ from presencesync.errors import PresenceSyncError
 from presencesync.fleet import DEFAULT_PARALLEL
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import stack_path
+from presencesync.untrusted import printable
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2, 64  # 2 means drift to the pipelines: not for usage
 
@@ -163,7 +164,7 @@ def _check(args: argparse.Namespace) -> int:
         for key, value in sorted(resource.inputs.items()):
             print(f"      {key}: {_show(value)}")
     print("reads from the tenant: " + ", ".join(
-        f"{token.rsplit(':', 1)[-1]}({', '.join(f'{k}={v}' for k, v in sorted(a.items()))})"
+        f"{token.rsplit(':', 1)[-1]}({', '.join(f'{k}={_show(v)}' for k, v in sorted(a.items()))})"
         for token, a in plan.invokes))
     print("outputs: " + ", ".join(sorted(plan.outputs)))
     return EXIT_OK
@@ -324,7 +325,7 @@ def _show(value: Any) -> str:
     if isinstance(value, SecretValue):
         return "[secret]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in sorted(value.items())) + "}"
+        return "{" + ", ".join(f"{printable(str(k))}: {_show(v)}" for k, v in sorted(value.items())) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_show(v) for v in value) + "]"
-    return json.dumps(value) if not isinstance(value, str) else value
+    return json.dumps(value) if not isinstance(value, str) else printable(value)  # one line, no CI command

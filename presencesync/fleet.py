@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from presencesync.config import excerpt
 from presencesync.errors import PresenceSyncError
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import read_stack_config, stack_path
+from presencesync.untrusted import is_guid
 
 # From this CLI version a failing after-hook (post-deploy) fails `pulumi up`; before, it was only a
 # warning and `up` succeeded with an unproven tenant. scripts/up.sh holds the same number.
@@ -92,6 +94,10 @@ def deployer_env(stack: str, project_dir: Path, environ: Mapping[str, str]) -> d
     if not tenant or not client:
         raise CliError(f"Pulumi.{stack}.yaml sets no azuread:tenantId / azuread:clientId and the environment has no "
                        "ARM_TENANT_ID / ARM_CLIENT_ID; set them with pulumi config set azuread:tenantId ...")
+    for name, value in (("tenantId", tenant), ("clientId", client)):
+        if not is_guid(value):  # printed into $GITHUB_ENV and ##vso lines by the pipelines: a GUID, nothing else
+            raise CliError(f"Pulumi.{stack}.yaml: azuread:{name} (or ARM_{name[:-2].upper()}_ID) "
+                           f"'{excerpt(value)}' is not a GUID; set the ID as the portal shows it")
     return {"ARM_TENANT_ID": tenant, "ARM_CLIENT_ID": client}
 
 

@@ -30,7 +30,7 @@ Validate = Callable[[Any, ReportViolation], None]
 # Skype for Business Online IDs are not published, so they are read by name from the tenant, as the
 # program reads them.
 TenantIds = Callable[[Profile], Mapping[tuple[str, str], frozenset[str]]]
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 
 
 def profile_of(application: Mapping[str, Any]) -> Profile:
@@ -68,7 +68,7 @@ def _lifetime(props: Mapping[str, Any]) -> timedelta | None:
     None for one that never expires (the advisory policy below says so)."""
     relative = props.get("endDateRelative")
     if relative:
-        found = _DURATION.match(str(relative))
+        found = _DURATION.fullmatch(str(relative))
         if not found or not any(found.groups()):
             return timedelta.max  # not a duration the provider would read: not shown to be short
         hours, minutes, seconds = (float(part or 0) for part in found.groups())

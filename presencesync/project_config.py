@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -85,7 +86,8 @@ def apply_gate(project: Project, stack_name: str, stack: StackConfig) -> tuple[d
             elif dotted := sorted(k for k in values if k.startswith((f"{key}.", f"{key}["))):
                 problems.append(f"{key}: Stack '{stack_name}' is missing configuration value '{name}': the stack "
                                 f"file has '{excerpt(dotted[0])}' as a key of its own; nest it under {key} as a "
-                                f"YAML map, or set it with pulumi config set --path '{excerpt(dotted[0])}' VALUE")
+                                "YAML map, or set it with pulumi config set --path "
+                                f"{shlex.quote(excerpt(dotted[0]))} VALUE")
             else:
                 problems.append(f"{key}: Stack '{stack_name}' is missing configuration value '{name}', so the "
                                 f"Pulumi CLI refuses to run it; {_how_to_set(key, declared)}")

@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from presencesync.fleet import CliError, deployer_env, find_stacks  # noqa: E402
+from presencesync.errors import PresenceSyncError  # noqa: E402
+from presencesync.fleet import deployer_env, find_stacks  # noqa: E402
 
 SHARED = ("__main__.py", "Pulumi.yaml", "requirements.txt", "presencesync/", "policy/")
 
@@ -57,7 +58,7 @@ def main(argv: list[str]) -> int:
     elif command == "env":
         try:
             print("\n".join(f"{k}={v}" for k, v in deployer_env(args[0], ROOT, os.environ).items()))
-        except CliError as error:
+        except PresenceSyncError as error:
             raise SystemExit(f"error: {error}") from None
     elif command == "csv":
         print(",".join(json.loads(args[0])))

@@ -221,8 +221,9 @@ def test_deployer_env_comes_from_the_stack_or_the_pipeline(tmp_path):
 
     (tmp_path / "Pulumi.customer-a.yaml").write_text(json.dumps({"config": {
         "azuread:tenantId": "11111111-2222-4333-8444-555555555555"}}))
-    assert deployer_env("customer-a", tmp_path, {"ARM_CLIENT_ID": "app", "ARM_TENANT_ID": "partner"}) == {
-        "ARM_TENANT_ID": "11111111-2222-4333-8444-555555555555", "ARM_CLIENT_ID": "app"}
+    pipeline = {"ARM_CLIENT_ID": "aaaaaaaa-2222-4333-8444-555555555555", "ARM_TENANT_ID": "pppppppp"}
+    assert deployer_env("customer-a", tmp_path, pipeline) == {
+        "ARM_TENANT_ID": "11111111-2222-4333-8444-555555555555", "ARM_CLIENT_ID": pipeline["ARM_CLIENT_ID"]}
     with pytest.raises(CliError, match="sets no azuread:tenantId"):
         deployer_env("customer-a", tmp_path, {})
 
