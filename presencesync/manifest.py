@@ -162,13 +162,28 @@ def az_script(settings: Settings, resolved: list[ResolvedApi]) -> str:
                 ]
         lines.append("")
     if settings.sync_user.create:
+        # The body `az ad user create` sends (azure-cli role/custom.py `create_user`), with the password
+        # left out: the script adds it from the environment, so it is never an argument, which any user of
+        # the machine can read in the process list.
+        before, after = json.dumps({
+            "accountEnabled": True, "displayName": f"{settings.display_name} sync user",
+            "mailNickname": upn.split("@")[0], "userPrincipalName": upn,
+            "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": "\0"}}).split("\\u0000")
         lines += [
             "# Step 6: the sync user, unless it exists (no MFA; give it an Office 365 licence in the admin center).",
+            "# It is created through Graph from a body file only you can read (mktemp makes it 0600), removed",
+            "# at once, so the password never is a command's argument.",
             f"if ! az ad user show --id {q(upn)} --query id --output tsv >/dev/null 2>&1; then",
             "  : \"${SYNC_USER_PASSWORD:?set SYNC_USER_PASSWORD to the password of the sync user}\"",
-            f"  az ad user create --display-name {q(settings.display_name + ' sync user')} "
-            f"--user-principal-name {q(upn)} --password \"$SYNC_USER_PASSWORD\" "
-            "--force-change-password-next-sign-in false --output none",
+            "  case \"$SYNC_USER_PASSWORD\" in *[[:cntrl:]]*)",
+            "    echo \"SYNC_USER_PASSWORD holds a control character; choose another password\" >&2; exit 1;; esac",
+            "  BODY_FILE=\"$(mktemp)\"",
+            "  trap 'rm -f \"$BODY_FILE\"' EXIT",
+            "  PASSWORD_JSON=\"${SYNC_USER_PASSWORD//\\\\/\\\\\\\\}\"",
+            "  PASSWORD_JSON=\"${PASSWORD_JSON//\\\"/\\\\\\\"}\"",
+            f"  printf '%s%s%s' {q(before)} \"$PASSWORD_JSON\" {q(after)} >\"$BODY_FILE\"",
+            "  az rest --method POST --url \"$GRAPH/v1.0/users\" --body \"@$BODY_FILE\" --output none",
+            "  rm -f \"$BODY_FILE\"",
             "fi",
             "",
         ]
