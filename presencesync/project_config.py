@@ -94,7 +94,7 @@ def apply_gate(project: Project, stack_name: str, stack: StackConfig) -> tuple[d
             continue
         if declared.secret and key not in stack.encrypted:
             problems.append(f"{key}: must be encrypted, and is in plain text in the stack file; remove it from the "
-                            f"file and set it with pulumi config set --secret {key}")
+                            f"file and set it with pulumi config set --secret {shlex.quote(key)}")
             continue
         if declared.type is None or key in stack.encrypted:
             continue  # an encrypted value's type is checked when the CLI decrypts it
@@ -134,13 +134,14 @@ def _atoi(text: str) -> bool:
 
 
 def _how_to_set(key: str, declared: Declared) -> str:
+    q = shlex.quote  # Pulumi.yaml may come from a pull request too
     if declared.secret:
-        return f"set it with pulumi config set --secret {key}"
+        return f"set it with pulumi config set --secret {q(key)}"
     if declared.type == "object":
-        return f"set it as a YAML map in the stack file, or with pulumi config set --path {key}.FIELD VALUE"
+        return f"set it as a YAML map in the stack file, or with pulumi config set --path {q(key + '.FIELD')} VALUE"
     if declared.type == "array":
-        return f"set it as a YAML list in the stack file, or with pulumi config set --path '{key}[0]' VALUE"
-    return f"set it in the stack file, or with pulumi config set {key} VALUE"
+        return f"set it as a YAML list in the stack file, or with pulumi config set --path {q(key + '[0]')} VALUE"
+    return f"set it in the stack file, or with pulumi config set {q(key)} VALUE"
 
 
 def stack_settings(path: Path, stack_name: str, now: datetime) -> tuple[Settings, dict[str, str], frozenset[str]]:

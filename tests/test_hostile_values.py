@@ -163,6 +163,10 @@ def test_suggested_commands_quote_what_they_interpolate():
     fix = next(p for p in refused.value.problems if "pulumi config set --path" in p)
     words = shlex.split(fix.split("pulumi config set --path ", 1)[1])
     assert words == [f"presencesync:{name}", "VALUE"]  # on the old code the quote ends early: a new command
+    from presencesync.project_config import Declared, _how_to_set  # keys declared in a PR's Pulumi.yaml
+    for kind, suffix in (("array", "[0]"), ("object", ".FIELD"), ("string", "")):
+        fix = _how_to_set("presencesync:a;touch pwned", Declared(kind, None, None, False))
+        assert shlex.split(fix.split("pulumi config set ", 1)[1])[-2:] == [f"presencesync:a;touch pwned{suffix}", "VALUE"]
 
 
 def test_the_grants_filter_doubles_quotes_and_output_ids_must_be_guids():
