@@ -25,7 +25,14 @@ from typing import Any
 import yaml
 
 from presencesync.config import ConfigError, Settings, excerpt, load_settings
-from presencesync.stack_file import StackConfig, StackFileError, as_program_text, parse_yaml, read_stack_config
+from presencesync.stack_file import (
+    StackConfig,
+    StackFileError,
+    as_program_text,
+    parse_yaml,
+    read_stack_config,
+    read_stack_text,
+)
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
@@ -59,7 +66,7 @@ class Project:
 
 def load_project(path: Path = PROJECT_FILE) -> Project:
     try:
-        document = parse_yaml(path.read_text(encoding="utf-8-sig"))
+        document = parse_yaml(read_stack_text(path))  # a regular file, its aliases capped, like a stack file
     except (OSError, yaml.YAMLError) as error:
         raise StackFileError(f"{path}: cannot be read as a Pulumi project ({error})") from None
     declared = {}
