@@ -298,6 +298,8 @@ def read_stack_config(path: Path, project: str = NAMESPACE) -> StackConfig:
     text = read_stack_text(path)
     try:
         document = parse_yaml(text)
+    except RecursionError:  # yaml.v3 reads 10,000 levels (scannerc.go, `max_flow_level`); PyYAML far fewer
+        raise StackFileError(f"{path}: nests values too deeply to be read; flatten the file") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -58,6 +58,14 @@ def test_an_alias_bomb_is_refused_within_a_second(tmp_path):
     assert "document contains excessive aliasing" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_deep_nesting_is_one_line_not_a_bug(tmp_path):
+    deep = tmp_path / "Pulumi.deep.yaml"
+    deep.write_text("config:\n  presencesync:x: " + "[" * 5000 + "]" * 5000 + "\n")
+    done, seconds = timed_check("--config", str(deep))
+    assert done.returncode == 1 and seconds < BOUND_SECONDS
+    assert "nests values too deeply to be read" in done.stderr and "a bug" not in done.stderr
+
+
 def test_aliases_within_yaml_v3s_ratio_still_read():
     """A few aliases (a list reused once or twice) are what people write; yaml.v3 reads them."""
     from presencesync.stack_file import allowed_alias_ratio, parse_yaml
