@@ -8,10 +8,11 @@ found anywhere in a line of stdout or stderr (azure-pipelines-agent, Command.cs 
 carriage return too). So a value holding a line break, or `##vso[`, becomes a command once printed.
 
 The Azure CLI replaces an argument with the content of a local file when the argument, or its part
-after the first `=`, starts with `@` (azure-cli, azure/cli/core/commands/__init__.py,
+after the first `=`, starts with `@` (azure-cli, src/azure-cli-core/azure/cli/core/commands/__init__.py,
 `_expand_file_prefixed_files`, which `AzCliCommandInvoker.execute` applies to every argument; a
-leading `~` is expanded, and a name that cannot be opened is left as it is). So a value that reaches
-an `az` argument must not start with `@` after an `=`.
+leading `~` is expanded, and a name that cannot be opened is left as it is); knack's parser then does
+the same once more for an argument starting with `@` (knack/parser.py, `CLICommandParser.parse_args`).
+So a value that reaches an `az` argument must neither start with `@` nor hold `=@`.
 """
 
 from __future__ import annotations
