@@ -5,12 +5,12 @@ from datetime import UTC, datetime
 import pulumi
 
 from presencesync.config import from_pulumi
-from presencesync.tenant import PostDeployHook, Tenant
+from presencesync.tenant import PostDeployStep, Tenant
 
 settings = from_pulumi(now=datetime.now(UTC))
-post_deploy: PostDeployHook | None = None
+post_deploy: PostDeployStep | None = None
 if settings.post_deploy:
-    from presencesync.handover import resource_hook as post_deploy  # msal and requests: only when it runs
+    from presencesync.handover import post_deploy_step as post_deploy  # msal and requests: only when it runs
 tenant = Tenant(pulumi.get_stack(), settings, post_deploy)
 
 for name, value in tenant.outputs.items():

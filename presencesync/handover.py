@@ -1,4 +1,4 @@
-"""Handing over to Novus: the Pulumi resource hook that runs post-deploy within `pulumi up`, and the
+"""Handing over to Novus: the post-deploy step within `pulumi up`, and the
 owner-only file and table of the five values the Novus page asks for."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import errno
 import json
 import os
 import stat
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,29 +18,15 @@ from presencesync.postdeploy import post_deploy
 from presencesync.stack_outputs import NOVUS_FIELDS, SECRET_FIELDS, Deployed
 
 
-def resource_hook(settings: Settings, known: Mapping[str, Any], wait_for: Sequence[Any]
-                  ) -> Callable[[Any], Awaitable[None]]:
-    """The after-create/after-update hook of the client secret Novus should hold.
-
-    The engine runs a hook before it answers the hooked resource's registration (and waits for it with
-    no timeout), so while it runs every Output of the secret, and of anything that depends on it, is
-    unresolved: awaiting one would hang `pulumi up` for good. So the secret's own value and end date come
-    from the hook's argument; `known` holds the other stack outputs, and `wait_for` the resources
-    post-deploy relies on (consent, licence), none of which may depend on the secret.
-    """
+def post_deploy_step(settings: Settings) -> Callable[[Mapping[str, Any]], Awaitable[None]]:
+    """Post-deploy within `pulumi up`, given the stack outputs once every resource is answered
+    (deployment_hooks.py says when it runs); its failure fails `pulumi up`, naming the step."""
     import asyncio
 
     import pulumi
 
-    async def hook(args: pulumi.ResourceHookArgs) -> None:
-        await pulumi.Output.all(*(resource.urn for resource in wait_for)).future()
-        outputs = dict(await pulumi.Output.from_input(known).future() or {})
-        secret = dict(args.new_outputs or {})
-        value = secret.get("value")
-        value = await value.future() if isinstance(value, pulumi.Output) else value
-        outputs["novus"] = {**outputs.get("novus", {}), "clientSecret": value}
-        outputs["clientSecretEndDate"] = secret.get("endDate")
-        deployed = Deployed.from_outputs(outputs)
+    async def step(outputs: Mapping[str, Any]) -> None:
+        deployed = Deployed.from_outputs(dict(outputs))
         drift = await asyncio.to_thread(post_deploy, settings, deployed, check=False, now=datetime.now(UTC),
                                         say=pulumi.log.info)
         if drift:
@@ -53,7 +39,7 @@ def resource_hook(settings: Settings, known: Mapping[str, Any], wait_for: Sequen
             pulumi.log.info(line)
         pulumi.log.info(f"post-deploy: wrote {target} (owner-only) with the Novus values")
 
-    return hook
+    return step
 
 
 class HandoverError(PresenceSyncError):

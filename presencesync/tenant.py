@@ -7,7 +7,7 @@ here, `pulumi destroy` included, may change or delete them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import pulumi
@@ -16,6 +16,7 @@ import pulumi_azuread as azuread
 from presencesync.client_secrets import ClientSecret
 from presencesync.clouds import endpoints_for
 from presencesync.config import Settings
+from presencesync.deployment_hooks import ChangeWatch, profile_switch_guard
 from presencesync.names import (
     APPLICATION_NAME,
     COMPONENT_TYPE,
@@ -23,12 +24,12 @@ from presencesync.names import (
     SERVICE_PRINCIPAL_NAME,
     consent_name,
 )
-from presencesync.permissions import PROFILES, ApiPermissions, PermissionNotFoundError, role_ids, scope_ids
+from presencesync.permissions import PROFILES, ApiPermissions, PermissionNotFoundError, Profile, role_ids, scope_ids
+from presencesync.sync_user import sync_user
 
-# Builds the post-deploy hook from the settings, the stack outputs that do not depend on the client
-# secret, and the resources post-deploy relies on (the program passes handover.resource_hook).
-PostDeployHook = Callable[[Settings, Mapping[str, Any], Sequence[pulumi.Resource]],
-                          Callable[[pulumi.ResourceHookArgs], Awaitable[None]]]
+# Builds the post-deploy step from the settings; it takes the stack outputs, resolved (the program
+# passes handover.post_deploy_step). deployment_hooks.py says when it runs.
+PostDeployStep = Callable[[Settings], Callable[[Mapping[str, Any]], Awaitable[None]]]
 
 
 class Tenant(pulumi.ComponentResource):
@@ -36,27 +37,34 @@ class Tenant(pulumi.ComponentResource):
 
     outputs: dict[str, Any]  # the stack outputs, by their exported names
 
-    def __init__(self, name: str, settings: Settings, post_deploy: PostDeployHook | None,
+    def __init__(self, name: str, settings: Settings, post_deploy: PostDeployStep | None,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        guarded = pulumi.ResourceOptions(parent=self, protect=settings.protect)
+        # Every resource tells `watch` when this deployment creates, updates or replaces it.
+        watch = ChangeWatch() if post_deploy is not None else None
+        hooks = watch.binding if watch is not None else None
+        child = pulumi.ResourceOptions(parent=self, hooks=hooks)
         lookup = pulumi.InvokeOptions(parent=self)
         apis = PROFILES[settings.profile]
+        endpoints = endpoints_for(settings.environment)
 
         deployer = azuread.get_client_config_output(opts=lookup)
-        resource_sps = {api.app_id: azuread.get_service_principal_output(client_id=api.app_id, opts=lookup)
-                        for api in apis}
+        resource_sps = _resource_service_principals(settings.profile, lookup)
 
         # Step 6: the sync user, existing or created (with a licence through a group).
-        sync_user_id, licence = self._sync_user(settings, deployer.object_id, child, lookup)
+        sync_user_id, user_resources = sync_user(settings, deployer.object_id, child, lookup)
 
         # Step 7: owners. The deployer is always listed: the provider removes a caller that `owners` omits,
         # which locks out a deployer that may only manage the apps it owns.
         owners = pulumi.Output.all(deployer.object_id, sync_user_id).apply(
             lambda ids: sorted({i.lower() for i in [*ids, *settings.owners]}))
 
-        # Steps 1 to 4: the registration, its permissions, web platform and public-client setting.
+        # Steps 1 to 4: the registration, its permissions, web platform and public-client setting. A change of
+        # profile is refused before the provider updates it where consent would be lost (deployment_hooks.py).
+        changed: list[pulumi.ResourceHook | Callable[[pulumi.ResourceHookArgs], Awaitable[None] | None]] = (
+            [watch.hook] if watch is not None else [])
+        app_hooks = pulumi.ResourceHookBinding(after_create=changed, after_update=changed, before_update=[
+            profile_switch_guard(settings.consent, deployer.tenant_id, endpoints.admin_consent_url)])
         application = azuread.Application(
             APPLICATION_NAME, display_name=settings.display_name, sign_in_audience=settings.sign_in_audience,
             prevent_duplicate_names=True, owners=owners, fallback_public_client_enabled=settings.public_client,
@@ -66,45 +74,49 @@ class Tenant(pulumi.ComponentResource):
                 implicit_grant=azuread.ApplicationWebImplicitGrantArgs(
                     access_token_issuance_enabled=settings.implicit_access_tokens,
                     id_token_issuance_enabled=settings.implicit_id_tokens)),
-            opts=guarded)
+            opts=pulumi.ResourceOptions(parent=self, protect=settings.protect, hooks=app_hooks))
         service_principal = azuread.ServicePrincipal(
-            SERVICE_PRINCIPAL_NAME, client_id=application.client_id, owners=owners, opts=guarded)
+            SERVICE_PRINCIPAL_NAME, client_id=application.client_id, owners=owners,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=settings.protect)))
 
         # Step 2's "Grant admin consent": one AllPrincipals grant per resource API for the delegated
         # scopes, one app role assignment per application permission. In the hook and manual modes
-        # the post-deploy step grants or waits for consent instead.
-        grants: list[pulumi.Resource] = []
+        # the post-deploy step grants or waits for consent instead. A consent the stack stops declaring (a
+        # change of profile or of consent mode) is left in Entra ID, so Novus keeps signing in until it has moved
+        # (README, "Moving a tenant to Graph presence"); Entra ID removes it with the service principal.
+        grants: list[pulumi.CustomResource] = []
+        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(retain_on_delete=True))
         for api in apis if settings.consent == "resource" else ():
             resource_sp = resource_sps[api.app_id]
             grants.append(azuread.ServicePrincipalDelegatedPermissionGrant(
                 consent_name(api), service_principal_object_id=service_principal.object_id,
-                resource_service_principal_object_id=resource_sp.object_id, claim_values=list(api.scopes), opts=child))
+                resource_service_principal_object_id=resource_sp.object_id, claim_values=list(api.scopes), opts=kept))
             app_role_ids = _resolved(resource_sp.app_role_ids, api, role_ids)
             for index, role in enumerate(api.roles):
                 grants.append(azuread.AppRoleAssignment(
-                    consent_name(api, role), app_role_id=app_role_ids[index], opts=child,
+                    consent_name(api, role), app_role_id=app_role_ids[index], opts=kept,
                     principal_object_id=service_principal.object_id, resource_object_id=resource_sp.object_id))
 
         # Step 4's client secret(s) (client_secrets.py says which secrets and when each is replaced). A
         # relative expiry is computed anew on every run, so its end date is kept from creation. A rotated
         # secret that is replaced is left to expire on its own, so Novus keeps working until it has the new one.
-        def client_secret(planned: ClientSecret, hooks: pulumi.ResourceHookBinding | None = None
-                          ) -> azuread.ApplicationPassword:
+        # No start date: Entra ID starts a secret when it is added (addPassword's default), and a rotated
+        # secret's first run may come days into its period, when a start date would lie in the past.
+        def client_secret(planned: ClientSecret) -> azuread.ApplicationPassword:
             return azuread.ApplicationPassword(
                 planned.name, application_id=application.id, display_name=SECRET_DISPLAY_NAME,
-                start_date=planned.start_date, end_date=planned.end_date, rotate_when_changed=planned.keepers,
-                opts=pulumi.ResourceOptions(
-                    parent=self, ignore_changes=["endDate"] if planned.end_date_fixed_at_creation else None,
-                    retain_on_delete=settings.secret_rotation_days is not None, hooks=hooks))
+                end_date=planned.end_date, rotate_when_changed=planned.keepers,
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                    ignore_changes=["endDate"] if planned.end_date_fixed_at_creation else None,
+                    retain_on_delete=settings.secret_rotation_days is not None)))
 
-        passwords = {p.name: client_secret(p) for p in settings.client_secrets.secrets if not p.current}
+        passwords = {p.name: client_secret(p) for p in settings.client_secrets.secrets}
+        secret = passwords[settings.client_secrets.current.name]
 
-        # Step 5 and 8: what the Novus presence provider configuration page asks for, and the IDs post-deploy
-        # needs. None of these depend on the current secret, which its post-deploy hook relies on (below).
+        # Step 5 and 8: what the Novus presence provider configuration page asks for, and the IDs post-deploy needs.
         tenant_domain = (pulumi.Output.from_input(settings.tenant_domain) if settings.tenant_domain
                          else azuread.get_domains_output(only_default=True, opts=lookup).domains
                          .apply(_default_domain))
-        endpoints = endpoints_for(settings.environment)
         known: dict[str, Any] = {
             "novus": {"tenantId": tenant_domain, "clientId": application.client_id,
                       "userName": pulumi.Output.from_input(settings.sync_user.user_principal_name),
@@ -118,55 +130,37 @@ class Tenant(pulumi.ComponentResource):
             known["previousClientSecretEndDate"] = passwords[previous.name].end_date
             known["nextSecretRotation"] = settings.client_secrets.next_rotation
 
-        # The post-deploy hook runs when the current secret is created or replaced. The engine runs it
-        # before it answers that registration, so it takes the secret's own values from its argument and
-        # waits only on the rest, which the engine answers meanwhile: so the secret needs no dependency on
-        # the consent, and is created beside it rather than after it.
-        hooks = None
-        if post_deploy is not None:
-            hook = pulumi.ResourceHook("post-deploy", post_deploy(
-                settings, known, [service_principal, *grants, *licence, *passwords.values()]))
-            hooks = pulumi.ResourceHookBinding(after_create=[hook], after_update=[hook])
-        secret = client_secret(settings.client_secrets.current, hooks)
-
         # The hand-over map is secret as a whole: pipelines mask only wholly secret outputs.
         self.outputs = {**known, "novus": pulumi.Output.secret({**known["novus"], "clientSecret": secret.value}),
                         "clientSecretEndDate": secret.end_date}
         self.register_outputs(self.outputs)
+        if watch is not None and post_deploy is not None:
+            watch.after_all([application, service_principal, *grants, *user_resources, *passwords.values()],
+                            self.outputs, post_deploy(settings))
 
-    def _sync_user(self, settings: Settings, deployer_id: pulumi.Output[str],
-                   child: pulumi.ResourceOptions, lookup: pulumi.InvokeOptions
-                   ) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
-        """The sync user's object ID, and the resources that license it."""
-        wanted = settings.sync_user
-        if not wanted.create:
-            return azuread.get_user_output(user_principal_name=wanted.user_principal_name,
-                                           opts=lookup).object_id, []
-        user = azuread.User(
-            "sync-user",
-            user_principal_name=wanted.user_principal_name,
-            display_name=f"{settings.display_name} sync user",
-            mail_nickname=wanted.user_principal_name.split("@")[0],
-            password=pulumi.Output.secret(settings.sync_user_password.reveal()),
-            force_password_change=False,
-            disable_password_expiration=True,
-            usage_location=wanted.usage_location,
-            opts=child,
-        )
-        if wanted.license_sku_id:
-            group = azuread.Group(
-                "sync-user-licence",
-                display_name=f"{settings.display_name} sync user licence",
-                description="Gives the PresenceSync sync user its Office 365 licence.",
-                security_enabled=True,
-                prevent_duplicate_names=True,
-                owners=[deployer_id],
-                members=[user.object_id],
-                opts=child,
-            )
-            return user.object_id, [group, azuread.GroupLicense(
-                "sync-user-licence", group_object_id=group.object_id, sku_id=wanted.license_sku_id, opts=child)]
-        return user.object_id, []
+
+def _resource_service_principals(profile: Profile, lookup: pulumi.InvokeOptions
+                                 ) -> dict[str, pulumi.Output[azuread.GetServicePrincipalResult]]:
+    """The resource APIs' service principals, read once the tenant is known to have each (else one line)."""
+    apis = PROFILES[profile]
+    found = azuread.get_service_principals_output(client_ids=[api.app_id for api in apis], ignore_missing=True,
+                                                  opts=lookup)
+
+    def all_there(result: azuread.GetServicePrincipalsResult) -> bool:
+        have = {sp.client_id for sp in result.service_principals}
+        for api in apis:
+            if api.app_id not in have:  # Skype's: retired, and missing in tenants that never had it
+                raise pulumi.RunError(
+                    f"presencesync:profile: {profile} needs the {api.api} service principal (app ID {api.app_id}), "
+                    f"which the tenant does not have: add it with az ad sp create --id {api.app_id}, or keep profile "
+                    "graph")
+        return True
+
+    def read(app_id: str) -> pulumi.Output[azuread.GetServicePrincipalResult]:
+        return found.apply(all_there).apply(
+            lambda _: azuread.get_service_principal_output(client_id=app_id, opts=lookup))
+
+    return {api.app_id: read(api.app_id) for api in apis}
 
 
 def _required_access(api: ApiPermissions, resource_sp: pulumi.Output[azuread.GetServicePrincipalResult]

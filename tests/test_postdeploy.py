@@ -224,16 +224,15 @@ def test_handover_file_name_is_ignored_by_git():
     assert "novus-config.*.json" in (ROOT / ".gitignore").read_text().splitlines()
 
 
-def test_resource_hook_runs_post_deploy_and_writes_the_handover(tenant, tmp_path, monkeypatch):
-    """The hook takes the secret's own values from its argument, as the engine passes them (secret
-    values as secret Outputs), and the rest from the other outputs. test_engine_hooks runs it under
-    the engine's order from a real program; this covers its failure path directly."""
+def test_the_post_deploy_step_runs_post_deploy_and_writes_the_handover(tenant, tmp_path, monkeypatch):
+    """The step takes the stack outputs, resolved. test_engine_hooks runs it under the engine's order from
+    a real program; this covers its failure path directly."""
     import asyncio
 
     import pulumi
 
     from presencesync.config import load_settings
-    from presencesync.handover import resource_hook
+    from presencesync.handover import post_deploy_step
 
     consent(tenant)
     for key, value in tenant.env().items():
@@ -241,16 +240,8 @@ def test_resource_hook_runs_post_deploy_and_writes_the_handover(tenant, tmp_path
     monkeypatch.chdir(tmp_path)
     settings = load_settings({"presencesync:syncUserPassword": PASSWORD,
                               "presencesync:syncUser": json.dumps({"userPrincipalName": UPN})}, now=datetime.now(UTC))
-    values = outputs(tenant)
-    secret_values = {"value": values["novus"].pop("clientSecret"), "endDate": values.pop("clientSecretEndDate")}
-
     def run_hook() -> None:
-        async def call() -> None:
-            known = {k: pulumi.Output.from_input(v) for k, v in values.items()}
-            new_outputs = {**secret_values, "value": pulumi.Output.secret(secret_values["value"])}
-            await resource_hook(settings, known, wait_for=[])(pulumi.ResourceHookArgs(
-                urn="urn:x", id="id", name="client-secret", type="t", new_outputs=new_outputs))
-        asyncio.run(call())
+        asyncio.run(post_deploy_step(settings)(outputs(tenant)))
 
     run_hook()
     written = tmp_path / f"novus-config.{pulumi.get_stack()}.json"

@@ -213,9 +213,10 @@ def test_future_dates_only(plan):
     assert plan(secretExpiry=tomorrow).one(PASSWORD_TYPE).inputs["endDate"] == tomorrow
 
 
-def test_post_deploy_hook_is_bound_to_the_client_secret_which_waits_only_for_the_application(plan):
+def test_every_resource_reports_its_changes_and_the_secret_waits_only_for_the_application(plan):
     result = plan()
     secret = result.one(PASSWORD_TYPE)
-    assert secret.after_create_hooks == ["post-deploy"]
+    assert all(r.after_create_hooks == r.after_update_hooks == ["tenant-changed"]
+               for r in result.resources if r.type.startswith("azuread:"))
     assert {urn.rsplit("::", 1)[-1] for urn in secret.depends_on} == {"application"}
     assert plan(postDeploy="false").one(PASSWORD_TYPE).after_create_hooks == []

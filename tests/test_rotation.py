@@ -68,9 +68,9 @@ def _as_resource(secret: ClientSecret) -> tuple:
 def _plan_on(day: date, facts, **overrides) -> Plan:
     """The whole program under the mock engine, as `pulumi preview` would run it on `day`."""
     def program() -> None:
-        from presencesync.handover import resource_hook
+        from presencesync.handover import post_deploy_step
 
-        tenant = Tenant(pulumi.get_stack(), from_pulumi(now=_midnight(day) + timedelta(hours=13)), resource_hook)
+        tenant = Tenant(pulumi.get_stack(), from_pulumi(now=_midnight(day) + timedelta(hours=13)), post_deploy_step)
         for name, value in tenant.outputs.items():
             pulumi.export(name, value)
     return run_program(stack_config(**overrides), facts, secret_keys=("presencesync:syncUserPassword",),
@@ -99,13 +99,13 @@ def test_the_plan_changes_only_at_period_boundaries(facts):
             assert plans[after].outputs["previousClientSecretEndDate"] == plans[before].outputs["clientSecretEndDate"]
 
 
-def test_rotated_secrets_are_left_to_expire_and_the_hook_follows_the_current_one(facts):
+def test_rotated_secrets_are_left_to_expire_and_both_report_their_changes(facts):
     result = _plan_on(START, facts, secretRotationDays="180")
     secrets = {r.name: r for r in result.of_type(PASSWORD_TYPE)}
     current = next(r for r in secrets.values() if r.inputs["endDate"] == result.outputs["clientSecretEndDate"])
     other = next(r for r in secrets.values() if r is not current)
     assert all(r.retain_on_delete and r.ignore_changes == [] for r in secrets.values())
-    assert current.after_create_hooks == ["post-deploy"] and other.after_create_hooks == []
+    assert current.after_create_hooks == other.after_create_hooks == ["tenant-changed"]
     assert {urn.rsplit("::", 1)[-1] for urn in current.depends_on} == {"application"}  # beside the other
     assert parse_rfc3339(result.outputs["nextSecretRotation"]) - _midnight(START) <= timedelta(days=180)
     assert parse_rfc3339(result.outputs["previousClientSecretEndDate"]) < parse_rfc3339(
