@@ -212,3 +212,17 @@ def test_az_reads_a_file_for_the_values_the_config_refuses(az_tenant, tmp_path):
     # after the file's content.
     assert done.returncode == 1 and done.stdout == ""
     assert "presencesync:displayName: '@~/.git-credentials' starts with @" in done.stderr
+
+
+def test_a_display_name_full_of_shell_and_json_syntax_arrives_as_written(az_tenant, tmp_path):
+    """Values the config allows reach az (and the sync user's Graph body) as one word each, never as syntax."""
+    fake, env = az_tenant
+    name = "Presence \"Sync\" $(touch pwned) `id` 100% \\n 'x' ; #"
+    script = script_for(fake, tmp_path, {"presencesync:profile": "ucwa", "presencesync:displayName": name,
+                                         "presencesync:syncUser": {"userPrincipalName": SYNC_USER, "create": True,
+                                                                   "licensedElsewhere": True}})
+    done = run_script(script, env, SYNC_USER_PASSWORD=SYNC_PASSWORD)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "pwned").exists()
+    assert [a["displayName"] for a in fake.directory.applications.values()] == [name]
+    assert fake.directory.users[SYNC_USER].password == SYNC_PASSWORD
