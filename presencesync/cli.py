@@ -108,14 +108,26 @@ def _parser() -> argparse.ArgumentParser:
         run.add_argument("--html", metavar="FILE", type=Path, help="also write the fleet health page")
         run.add_argument("--project-dir", metavar="DIR", type=Path, default=Path.cwd(),
                          help="where Pulumi.yaml and the stack files are (default: current directory)")
+        if action == "drift":
+            _teams_options(run)
         run.set_defaults(run=_fleet, action=action)
     page = fleet_actions.add_parser("report", help="render the fleet health page from fleet reports")
     page.add_argument("reports", metavar="REPORT", type=Path, nargs="+", help="JSON written by fleet --report")
     page.add_argument("--html", metavar="FILE", type=Path, required=True, help="where to write the page")
     page.add_argument("--summary", metavar="FILE", type=Path,
                       help="also append a Markdown table of the tenants (e.g. to $GITHUB_STEP_SUMMARY)")
+    _teams_options(page)
+    page.add_argument("--github-issue", action="store_true",
+                      help="keep the issue 'presencesync: tenants that need attention' with gh (GitHub Actions)")
     page.set_defaults(run=_fleet_report)
     return parser
+
+
+def _teams_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--teams-webhook-env", metavar="NAME",
+                         help="post a card to the Teams Workflows webhook whose URL is in environment variable NAME")
+    command.add_argument("--teams-always", action="store_true",
+                         help="post every run, not only when a tenant needs a person")
 
 
 def _positive(text: str) -> int:
@@ -261,6 +273,7 @@ def _fleet(args: argparse.Namespace) -> int:
     project = args.project_dir.resolve()
     if not (project / "Pulumi.yaml").is_file():
         raise UserError(f"--project-dir {project}: no Pulumi.yaml there; run from the project directory")
+    _check_teams_options(args)
     fleet.require_cli()
     stacks = fleet.find_stacks(project, args.stacks)
     if not stacks:
@@ -274,8 +287,10 @@ def _fleet(args: argparse.Namespace) -> int:
     fleet.write_report(report, args.action, args.parallel, results, time.monotonic() - started)
     print("\n".join(fleet.summary_table(results)))
     print(f"fleet: report in {report}", file=sys.stderr)
+    written = fleet_page.load_reports([report])
+    notes = _notify(args, written)
     if args.html:
-        fleet_page.write_page(fleet_page.load_reports([report]), args.html)
+        fleet_page.write_page(written, args.html, notes=notes)
         print(f"fleet: page in {args.html}", file=sys.stderr)
     if any(r.result == fleet.FAILED for r in results):
         return EXIT_ERROR
@@ -285,13 +300,43 @@ def _fleet(args: argparse.Namespace) -> int:
 def _fleet_report(args: argparse.Namespace) -> int:
     from presencesync import fleet_page
 
+    _check_teams_options(args)
     report = fleet_page.load_reports(args.reports)
-    fleet_page.write_page(report, args.html)
+    notes = _notify(args, report)
+    today = datetime.now(UTC).date()
+    if args.github_issue:
+        from presencesync import notify
+
+        notes += notify.keep_github_issue(report, today, fleet_page.markdown_summary(report, today), say=_say)
+    fleet_page.write_page(report, args.html, notes=notes)
     print(f"fleet: page in {args.html}", file=sys.stderr)
     if args.summary:
         with args.summary.open("a", encoding="utf-8") as summary:
-            summary.write(fleet_page.markdown_summary(report, datetime.now(UTC).date()))
+            summary.write(fleet_page.markdown_summary(report, today))
     return EXIT_OK
+
+
+def _notify(args: argparse.Namespace, report: dict[str, Any]) -> list[str]:
+    """The Teams post, if asked for; its failure is a line and a page note, never the exit code."""
+    if not getattr(args, "teams_webhook_env", None):
+        return []
+    from presencesync import notify
+
+    return notify.post_to_teams(report, datetime.now(UTC).date(), args.teams_webhook_env, always=args.teams_always,
+                                say=_say)
+
+
+def _check_teams_options(args: argparse.Namespace) -> None:
+    """A webhook variable that is unset or not a URL is bad input: one line before any tenant runs."""
+    if getattr(args, "teams_webhook_env", None):
+        from presencesync import teams_webhook
+
+        teams_webhook.webhook_url(args.teams_webhook_env, os.environ)
+        teams_webhook.deadline_seconds(os.environ)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _stack_outputs(args: argparse.Namespace, stack: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from presencesync.config import excerpt
+from presencesync.engine_events import EngineLog
 from presencesync.errors import PresenceSyncError
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import read_stack_config, stack_path
@@ -44,6 +45,7 @@ class TenantRun:
     seconds: float = 0.0
     details: tuple[str, ...] = ()  # why it failed or drifted, one line each
     secret_dates: dict[str, str] = field(default_factory=dict)  # drift: SECRET_DATES from the stack outputs
+    notices: tuple[str, ...] = ()  # what an admin must do now, e.g. enter a new client secret in Novus
 
     @property
     def change_count(self) -> int:
@@ -134,7 +136,7 @@ def _timed(run_one: Callable[[str], TenantRun], stack: str) -> TenantRun:
     except Exception as error:  # one tenant's surprise must not stop the others
         result = TenantRun(stack, FAILED, details=(f"unexpected {type(error).__name__}: {_first_line(str(error))}",))
     return TenantRun(result.stack, result.result, result.changes, round(time.monotonic() - started, 2),
-                     result.details, result.secret_dates)
+                     result.details, result.secret_dates, result.notices)
 
 
 def summary_table(results: list[TenantRun]) -> list[str]:
@@ -149,7 +151,8 @@ def write_report(path: Path, action: str, parallel: int, results: list[TenantRun
     report = {"action": action, "parallel": parallel, "finished": datetime.now(UTC).isoformat(timespec="seconds"),
               "wallSeconds": round(seconds, 2), "counts": counts,
               "tenants": [{"stack": r.stack, "result": r.result, "changes": r.changes, "seconds": r.seconds,
-                           "details": list(r.details), **r.secret_dates} for r in results]}
+                           "details": list(r.details), "notices": list(r.notices), **r.secret_dates}
+                          for r in results]}
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
@@ -159,6 +162,7 @@ def stack_runner(action: str, project_dir: Path, policy_pack: Path | None) -> Ca
 
     def run_one(name: str) -> TenantRun:
         packs = [str(policy_pack)] if policy_pack else None
+        log = EngineLog()
         try:
             # Each tenant runs as the deployer its stack names (pulumi and post-deploy alike).
             deployer = tenant_env(name, project_dir)
@@ -166,22 +170,26 @@ def stack_runner(action: str, project_dir: Path, policy_pack: Path | None) -> Ca
             stack = auto.select_stack(name, work_dir=str(project_dir),
                                       opts=auto.LocalWorkspaceOptions(env_vars=deployer))
             if action == "preview":
-                return _changed(name, stack.preview(policy_packs=packs).change_summary)
+                return _changed(name, stack.preview(policy_packs=packs, on_event=log.on_event).change_summary, log)
             if action == "up":
-                summary = stack.up(policy_packs=packs).summary
-                return _changed(name, summary.resource_changes or {})
-            return _drift(name, stack, project_dir, env)
+                summary = stack.up(policy_packs=packs, on_event=log.on_event).summary
+                return _changed(name, summary.resource_changes or {}, log)
+            return _drift(name, stack, project_dir, env, log)
         except auto.CommandError as error:
-            return TenantRun(name, FAILED, details=(_cli_error(str(error)),))
+            # The engine's first error names the resource and the provider's message; the CLI's own
+            # line (often only its exit code) comes after it.
+            cause = log.first_error()
+            return TenantRun(name, FAILED, _real_changes(log.changes),
+                             details=(*([cause] if cause else []), _cli_error(str(error))), notices=tuple(log.notices))
         except PresenceSyncError as error:
-            return TenantRun(name, FAILED, details=(_first_line(str(error)),))
+            return TenantRun(name, FAILED, _real_changes(log.changes), details=(_first_line(str(error)),))
 
     return run_one
 
 
-def _changed(name: str, changes: Mapping[Any, int]) -> TenantRun:
+def _changed(name: str, changes: Mapping[Any, int], log: EngineLog) -> TenantRun:
     real = _real_changes(changes)
-    return TenantRun(name, CHANGES if real else OK, real)
+    return TenantRun(name, CHANGES if real else OK, real, notices=tuple(log.notices))
 
 
 def _real_changes(changes: Mapping[Any, int]) -> dict[str, int]:
@@ -190,21 +198,15 @@ def _real_changes(changes: Mapping[Any, int]) -> dict[str, int]:
     return {op: count for op, count in plain.items() if op != "same" and count}
 
 
-def _drift(name: str, stack: Any, project_dir: Path, env: Mapping[str, str]) -> TenantRun:
+def _drift(name: str, stack: Any, project_dir: Path, env: Mapping[str, str], log: EngineLog) -> TenantRun:
     from pulumi import automation as auto
 
     from presencesync import postdeploy
     from presencesync.stack_outputs import Deployed
 
-    changes: dict[Any, int] = {}
     details: list[str] = []
-
-    def on_event(event: Any) -> None:
-        if event.summary_event:
-            changes.update(event.summary_event.resource_changes)
-
     try:
-        stack.preview(refresh=True, expect_no_changes=True, on_event=on_event)
+        stack.preview(refresh=True, expect_no_changes=True, on_event=log.on_event)
     except auto.CommandError as error:
         if _exit_code(str(error)) != EXPECTED_NO_CHANGES:
             raise
@@ -212,10 +214,15 @@ def _drift(name: str, stack: Any, project_dir: Path, env: Mapping[str, str]) -> 
     settings, _, _ = stack_settings(stack_path(name, project_dir), name, datetime.now(UTC))
     outputs = {key: output.value for key, output in stack.outputs().items()}
     dates = {key: outputs[key] for key in SECRET_DATES if isinstance(outputs.get(key), str)}
-    deployed = Deployed.from_outputs(outputs)
-    details += postdeploy.post_deploy(settings, deployed, check=True, now=datetime.now(UTC), say=lambda _: None,
-                                      env=env)
-    return TenantRun(name, DRIFTED if details else OK, _real_changes(changes), details=tuple(details),
+    try:
+        deployed = Deployed.from_outputs(outputs)
+        details += postdeploy.post_deploy(settings, deployed, check=True, now=datetime.now(UTC),
+                                          say=lambda _: None, env=env)
+    except Exception as error:  # a failed check keeps what the preview and the outputs told
+        reason = _first_line(str(error)) if isinstance(error, PresenceSyncError) else \
+            f"post-deploy check: unexpected {type(error).__name__}: {_first_line(str(error))}"
+        return TenantRun(name, FAILED, _real_changes(log.changes), details=(reason, *details), secret_dates=dates)
+    return TenantRun(name, DRIFTED if details else OK, _real_changes(log.changes), details=tuple(details),
                      secret_dates=dates)
 
 

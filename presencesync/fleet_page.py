@@ -65,12 +65,14 @@ def load_reports(paths: list[Path]) -> dict[str, Any]:
             "tenants": tenants}
 
 
-def render(report: dict[str, Any], today: date) -> str:
+def render(report: dict[str, Any], today: date, notes: list[str] | None = None) -> str:
+    """The page; `notes` are lines about the run itself shown above all (e.g. a failed Teams post)."""
     rows = sorted((_row(t, today) for t in report["tenants"]), key=lambda r: (r["rank"], r["days_left"], r["stack"]))
     counts = {result: sum(r["result"] == result for r in rows) for result in RESULT_ORDER}
     marks = _marks(rows, today)
     template = _environment().get_template("fleet_page.html")
     return template.render(report=report, rows=rows, counts=counts, marks=marks, today=today, warning_days=WARNING_DAYS,
+                           notes=notes or [],
                            ticks=_ticks(today), warning_x=_x(today + timedelta(days=WARNING_DAYS), today),
                            width=_WIDTH, height=_TOP + _LANES * _LANE + 24, left=_LEFT, top=_TOP,
                            lanes_bottom=_TOP + _LANES * _LANE)
@@ -83,16 +85,20 @@ def markdown_summary(report: dict[str, Any], today: date) -> str:
     lines = [f"### presencesync fleet {_md(str(report['action']))}: {counts}", "",
              "| tenant | result | client secret ends | days left | reason |", "|---|---|---|---:|---|"]
     lines += [f"| {_md(r['stack'])} | {r['result'].upper()} | {r['end'] or ''} | "
-              f"{r['days_left'] if r['end'] else ''} | {_md(r['details'][0]) if r['details'] else ''} |" for r in rows]
+              f"{r['days_left'] if r['end'] else ''} | {_md(_reason(r))} |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def _reason(row: dict[str, Any]) -> str:
+    return row["details"][0] if row["details"] else f"Action: {row['notices'][0]}" if row["notices"] else ""
 
 
 def _md(text: str) -> str:
     return "".join(f"&#{ord(c)};" if c in "<>&|[]`*_\\" else " " if _CONTROL.fullmatch(c) else c for c in text)
 
 
-def write_page(report: dict[str, Any], path: Path, today: date | None = None) -> None:
-    path.write_text(render(report, today or datetime.now(UTC).date()), encoding="utf-8")
+def write_page(report: dict[str, Any], path: Path, today: date | None = None, notes: list[str] | None = None) -> None:
+    path.write_text(render(report, today or datetime.now(UTC).date(), notes), encoding="utf-8")
 
 
 def _environment() -> jinja2.Environment:
@@ -108,6 +114,7 @@ def _row(tenant: dict[str, Any], today: date) -> dict[str, Any]:
         "result": result,
         "rank": RESULT_ORDER.index(result) if result in RESULT_ORDER else 0,
         "details": [str(d) for d in tenant.get("details", [])],
+        "notices": [str(n) for n in tenant.get("notices", [])],
         "changes": {str(k): v for k, v in (tenant.get("changes") or {}).items()},
         "end": end,
         "days_left": (end - today).days if end else 10**6,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -148,3 +149,22 @@ def tenant(fake: FakeEntra) -> FakeEntra:
     d.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
     d.add_resource_api(MICROSOFT_GRAPH, {"User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d"})
     return fake
+
+
+# Debian's headless Chromium, driven by Playwright (which downloads no browser of its own), for the
+# tests that read a page or a card as a browser shows it. Started as the machine's probe starts it:
+# a closed network refuses Chromium's background connections.
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: browser test skipped")
+    if not CHROMIUM.exists():
+        pytest.skip("headless Chromium is not installed (apt-get install chromium): browser test skipped")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -173,3 +173,119 @@ def test_drift_finds_infrastructure_and_sign_in_drift_per_tenant(fake: FakeEntra
     (tmp_path / "scenario.json").write_text(json.dumps(scenario))
     (directory / "Pulumi.broken.yaml").unlink()
     assert fleet(tmp_path, directory, "drift", env=fake.env())[0].returncode == 2
+
+
+# A provider's refusal, as pulumi-azuread (terraform-provider-azuread) words it when the deployer's
+# credential is wrong; the `client_secret=` part stands for any credential a provider might echo.
+AADSTS = ("sdk-v2/provider2.go:520: sdk.helper_schema: Adding password for application with object ID "
+          "\"00000000-aaaa-4bbb-8ccc-000000000001\": unexpected status 401 (client_secret=Zx8Q~not-for-reports)\n"
+          "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client "
+          "secret value, not the client secret ID, for a secret added to app '11111111-2222-4333-8444-555555555555'.\n"
+          "Trace ID: 0f1e2d3c Correlation ID: 4b5a6978 Timestamp: 2026-12-06 03:17:41Z")
+SECRET_URN = ("urn:pulumi:cust-a::presencesync::presencesync:index:Tenant$azuread:index:ApplicationPassword"
+              "::client-secret")
+
+
+def test_a_failed_tenant_says_why_the_engine_failed_it(tmp_path, browser):
+    scenario = {"cust-a": {"changes": {"same": 7, "update": 1},
+                           "resourceError": {"urn": SECRET_URN, "message": AADSTS, "op": "create"}},
+                "cust-b": {"changes": {"same": 9},
+                           "warning": {"urn": SECRET_URN.replace("cust-a", "cust-b"),
+                                       "message": "post-deploy: the client secret changed: enter the new one on the "
+                                                  "Novus page before 2027-03-03T00:00:00Z, when the one Novus has "
+                                                  "stops working"}},
+                "cust-c": {"policyViolation": {"urn": SECRET_URN.replace("cust-a", "cust-c").replace(
+                    "ApplicationPassword::client-secret", "Application::application"),
+                    "policy": "single-tenant-audience", "pack": "presencesync",
+                    "message": "Only single-tenant applications.\nsignInAudience is AzureADMultipleOrgs"}}}
+    directory = project(tmp_path, scenario)
+    done, _ = fleet(tmp_path, directory, "up", "--html", str(tmp_path / "page.html"), env={"ARM_TENANT_ID": "t"})
+    assert done.returncode == 1, done.stderr
+    tenants = {t["stack"]: t for t in json.loads((directory / "fleet-up.json").read_text())["tenants"]}
+    cause, cli_line = tenants["cust-a"]["details"]
+    # The resource as the CLI names it, the provider's message on one line, cut, no credential in it.
+    assert cause.startswith("azuread:index:ApplicationPassword (client-secret): sdk.helper_schema: Adding password")
+    assert "AADSTS7000215: Invalid client secret provided" in cause and "\n" not in cause
+    assert len(cause) <= 300 and cause.endswith("…")
+    assert "(client_secret=[redacted])" in cause
+    assert "<{%" not in cause  # the engine's colour directives are gone
+    assert cli_line == "pulumi exited 1: no message"  # a bail: the CLI prints nothing on stderr
+    assert "AADSTS7000215" in done.stderr  # the progress line says it too
+    # A mandatory policy's refusal is the cause in the same way.
+    assert tenants["cust-c"]["details"] == [
+        "azuread:index:Application (application) policy single-tenant-audience (presencesync): Only single-tenant "
+        "applications. signInAudience is AzureADMultipleOrgs", "pulumi exited 1: no message"]
+    # The notice of a new secret the post-deploy hook gave during up reaches the report.
+    assert tenants["cust-b"]["notices"] == [
+        "the client secret changed: enter the new one on the Novus page before 2027-03-03T00:00:00Z, when the one "
+        "Novus has stops working"]
+    written = done.stdout + done.stderr + (directory / "fleet-up.json").read_text() + (tmp_path / "page.html").read_text()
+    assert "Zx8Q" not in written
+    # On the page, as a browser shows it: the cause first, then the CLI's line; the notice beside cust-b.
+    context = browser.new_context(offline=True)
+    tab = context.new_page()
+    tab.goto((tmp_path / "page.html").as_uri())
+    row = tab.query_selector("tr[data-result=failed]")
+    reasons = [li.inner_text() for li in row.query_selector_all("ul.reasons li")]
+    assert reasons[0].startswith("azuread:index:ApplicationPassword (client-secret):")
+    assert "AADSTS7000215: Invalid client secret provided" in reasons[0] and reasons[1] == cli_line
+    notice = tab.query_selector("tr[data-result=ok] .notice")
+    assert notice is not None and "enter the new one on the Novus page before 2027-03-03" in notice.inner_text()
+    context.close()
+
+
+def test_a_failed_check_keeps_the_drift_and_the_secret_dates(fake: FakeEntra, tmp_path, browser):
+    d = fake.directory
+    d.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
+    d.add_app(App(CLIENT_ID, {CLIENT_SECRET}))
+    good = {**outputs(fake), "previousClientSecretEndDate": "2028-05-30T00:00:00Z",
+            "nextSecretRotation": "2028-05-30T00:00:00Z"}
+    scenario = {"hook-mode": {"drift": {"same": 8, "update": 1}, "outputs": good, "secretOutputs": ["novus"]}}
+    directory = project(tmp_path, scenario)
+    # consent: hook makes the check sign in as the deployer, which this environment cannot: the check raises.
+    (directory / "Pulumi.hook-mode.yaml").write_text(json.dumps({"config": {
+        **STACK_CONFIG, "presencesync:consent": "hook", "azuread:tenantId": d.tenant_id}}))
+    done, _ = fleet(tmp_path, directory, "drift", "--html", str(tmp_path / "page.html"),
+                    env={**fake.env(), "ARM_USE_OIDC": "true"})
+    assert done.returncode == 1, done.stderr
+    tenant = json.loads((directory / "fleet-drift.json").read_text())["tenants"][0]
+    assert tenant["result"] == "failed"
+    assert tenant["changes"] == {"update": 1}  # what the preview found
+    assert tenant["details"] == ["ARM_USE_OIDC is set but ARM_CLIENT_ID or ARM_TENANT_ID is not; set both",
+                                 "pulumi preview --refresh: the tenant differs from the stack"]
+    assert (tenant["clientSecretEndDate"], tenant["previousClientSecretEndDate"], tenant["nextSecretRotation"]) == (
+        "2028-11-26T00:00:00Z", "2028-05-30T00:00:00Z", "2028-05-30T00:00:00Z")
+    context = browser.new_context(offline=True)
+    tab = context.new_page()
+    tab.goto((tmp_path / "page.html").as_uri())
+    cells = [td.inner_text() for td in tab.query_selector_all("tr[data-result=failed] td")]
+    assert "update 1" in cells and "2028-11-26" in cells and "2028-05-30" in cells
+    assert "ARM_USE_OIDC is set" in tab.inner_text("tr[data-result=failed]")
+    context.close()
+
+
+def test_drift_posts_to_teams_and_keeps_its_exit_code(tmp_path):
+    from fake_teams import SIG, FakeTeams
+
+    teams = FakeTeams(tmp_path)
+    try:
+        scenario = {"cust-a": {"drift": {"same": 8, "update": 1}, "outputs": {}},
+                    "cust-b": {"drift": {"same": 9}, "outputs": {}}}
+        directory = project(tmp_path, scenario)
+        teams.script = [(503, {"Retry-After": "1"})] * 10
+        done, _ = fleet(tmp_path, directory, "drift", "--teams-webhook-env", "PRESENCESYNC_TEAMS_WEBHOOK",
+                        "--html", str(tmp_path / "page.html"),
+                        env={**teams.env(), "ARM_TENANT_ID": "t", "PRESENCESYNC_TEAMS_DEADLINE": "2"})
+        # cust-a drifted and cust-b's check failed (no outputs): 1, whether or not Teams took the message.
+        assert done.returncode == 1, done.stderr
+        assert teams.requests and "503 Service Unavailable after" in done.stderr
+        assert "Teams notification failed" in (tmp_path / "page.html").read_text()
+        teams.script = []
+        done, _ = fleet(tmp_path, directory, "drift", "--teams-webhook-env", "PRESENCESYNC_TEAMS_WEBHOOK",
+                        env={**teams.env(), "ARM_TENANT_ID": "t"})
+        assert done.returncode == 1 and "teams: posted the fleet card" in done.stderr
+        card = json.dumps(teams.requests[-1]["body"])
+        assert "the stack has no 'novus' output" in card and "changes: update 1" in card
+        assert SIG not in done.stdout + done.stderr
+    finally:
+        teams.close()
