@@ -2,6 +2,11 @@
 
 import sys
 
-from presencesync.cli import main
+from presencesync.errors import missing_dependency
+
+try:
+    from presencesync.cli import main
+except ModuleNotFoundError as missing:  # run outside the virtual environment: say how to set it up
+    sys.exit(missing_dependency(missing.name))
 
 sys.exit(main())

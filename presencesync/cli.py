@@ -7,6 +7,7 @@ imports what it needs (msal, jinja2, the Pulumi SDK) when it runs, so the others
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -19,13 +20,15 @@ from typing import Any, NoReturn
 
 from presencesync import fleet
 from presencesync.config import DEFAULTS, PROFILES, Settings
-from presencesync.errors import PresenceSyncError
+from presencesync.errors import PresenceSyncError, missing_dependency
 from presencesync.fleet import DEFAULT_PARALLEL
 from presencesync.project_config import stack_settings
-from presencesync.stack_file import stack_path
+from presencesync.stack_file import secrets_provider_changes, stack_path
+from presencesync.stack_tenant import StackDeployer, stack_deployer, stack_file_deployer
 from presencesync.untrusted import printable
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2, 64  # 2 means drift to the pipelines: not for usage
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a command its pipe's reader stopped (128 + SIGPIPE)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `check ... | head`: the reader has what it wanted; stop quietly, as a pipe does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        return EXIT_BROKEN_PIPE
+    except ModuleNotFoundError as missing:
+        print(missing_dependency(missing.name), file=sys.stderr)
+        return EXIT_ERROR
     except Exception as bug:  # not the user's to fix: one line, or the whole traceback with --debug
         if args.debug:
             raise
@@ -68,13 +77,34 @@ def _parser() -> argparse.ArgumentParser:
     _stack_source(check, required=True)
     check.add_argument("--policy-pack-config", metavar="FILE", type=Path,
                        help="the policy pack's config, as pulumi preview --policy-pack-config takes it")
+    check.add_argument("--against", metavar="FILE", type=Path,
+                       help="the same stack file on the base branch: call out a changed secretsprovider or "
+                            "encryptedkey (for pull-request checks)")
     check.set_defaults(run=_check)
+
+    born = commands.add_parser("new-tenant", help="write a new customer tenant's stack file and say what comes next")
+    born.add_argument("name", metavar="NAME", help="the stack's name, e.g. customer-a (file Pulumi.NAME.yaml)")
+    born.add_argument("--tenant-id", metavar="GUID", required=True, help="the customer's directory (tenant) ID")
+    born.add_argument("--profile", choices=PROFILES, required=True, help="the presence API (see README)")
+    born.add_argument("--sync-user", metavar="UPN", required=True, help="the sync user's sign-in name")
+    born.add_argument("--create-sync-user", action="store_true", help="create the sync user (else it exists)")
+    born.add_argument("--licence-sku", metavar="GUID", help="with --create-sync-user: the licence's SKU ID")
+    born.add_argument("--usage-location", metavar="CC", help="with --create-sync-user: two-letter country code")
+    expiry = born.add_mutually_exclusive_group()
+    expiry.add_argument("--secret-expiry", choices=("1y", "2y"), help="one client secret's lifetime (default 2y)")
+    expiry.add_argument("--rotate-days", metavar="N", type=_positive,
+                        help="rotate the client secret every N days (31 to 365), on days spread by the tenant ID")
+    born.add_argument("--project-dir", metavar="DIR", type=Path, default=Path.cwd(),
+                      help="where Pulumi.yaml and the stack files are (default: current directory)")
+    born.set_defaults(run=_new_tenant)
 
     show = commands.add_parser("manifest", help="print requiredResourceAccess.json (or the az CLI script)")
     _stack_source(show, required=False)
     show.add_argument("--az-script", action="store_true",
                       help="print the az CLI commands for the whole manual guide instead")
     show.add_argument("--profile", choices=PROFILES, help="without a stack: the profile (default ucwa)")
+    show.add_argument("--output", metavar="FILE", type=Path,
+                      help="write to FILE, only once everything is resolved (default: print it)")
     show.set_defaults(run=_manifest)
 
     after = commands.add_parser("post-deploy", help="grant consent if asked, prove sign-in, hand over to Novus")
@@ -113,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
         run.set_defaults(run=_fleet, action=action)
     page = fleet_actions.add_parser("report", help="render the fleet health page from fleet reports")
     page.add_argument("reports", metavar="REPORT", type=Path, nargs="+", help="JSON written by fleet --report")
-    page.add_argument("--html", metavar="FILE", type=Path, required=True, help="where to write the page")
+    page.add_argument("--html", metavar="FILE", type=Path, help="where to write the page")
     page.add_argument("--summary", metavar="FILE", type=Path,
                       help="also append a Markdown table of the tenants (e.g. to $GITHUB_STEP_SUMMARY)")
     _teams_options(page)
@@ -145,8 +175,19 @@ def _stack_source(command: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str], frozenset[str]]:
-    path = args.config if args.config else stack_path(args.stack, args.project_dir)
-    return stack_settings(path, _stack_name(args), datetime.now(UTC))
+    return stack_settings(_stack_file(args), _stack_name(args), datetime.now(UTC))
+
+
+def _stack_file(args: argparse.Namespace) -> Path:
+    return Path(args.config if args.config else stack_path(args.stack, args.project_dir))
+
+
+def _stack_deployer(stack: str, settings: Settings) -> StackDeployer:
+    """The stack's tenant and deployer credentials, saying on stderr what named another tenant."""
+    deployer = stack_deployer(stack, settings)
+    for line in deployer.set_aside:
+        print(f"note: {line}", file=sys.stderr)
+    return deployer
 
 
 def _stack_name(args: argparse.Namespace) -> str:
@@ -154,11 +195,40 @@ def _stack_name(args: argparse.Namespace) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from presencesync import offline_plan  # imports the Pulumi SDK: only where needed
-    from presencesync.policy_check import run_policies  # imports the policy SDK: only where needed
+    if not (args.stack and any(c in args.stack for c in "*?[")):
+        return _check_one(args)
+    # A glob (--stack 'customer-*'): every matching stack, each with its own verdict.
+    if args.against:
+        raise UserError("--against compares one stack file; give --stack NAME, not a pattern")
+    stacks = fleet.find_stacks(args.project_dir, args.stack)
+    if not stacks:
+        raise UserError(f"--stack {args.stack}: no Pulumi.<stack>.yaml in {args.project_dir} matches")
+    failed = []
+    for stack in stacks:
+        print(f"== {stack}")
+        try:
+            if _check_one(argparse.Namespace(**{**vars(args), "stack": stack})) != EXIT_OK:
+                failed.append(stack)
+        except PresenceSyncError as error:
+            failed.append(stack)
+            for line in error.lines:
+                print(f"error: {stack}: {line}", file=sys.stderr)
+    print(f"check: {len(stacks) - len(failed)} of {len(stacks)} stack(s) pass"
+          f"{'; failing: ' + ', '.join(failed) if failed else ''}", file=sys.stderr)
+    return EXIT_ERROR if failed else EXIT_OK
 
+
+def _check_one(args: argparse.Namespace) -> int:
+    from presencesync import offline_plan  # imports the Pulumi SDK: only where needed
+    from presencesync.policy_check import config_problems, run_policies  # the policy SDK: only where needed
+
+    if args.against:  # before the config's verdict, so a failing check still shows it
+        for line in secrets_provider_changes(args.against, _stack_file(args)):
+            print(f"warning: {line}", file=sys.stderr)
     settings, values, encrypted = _settings(args)
     policy_config = _policy_config(args.policy_pack_config)
+    if problems := config_problems(policy_config):
+        raise UserError(f"--policy-pack-config {args.policy_pack_config}: {problems[0]}")
     facts = offline_plan.placeholder_facts(settings)
     plan = offline_plan.run_program(values, facts, secret_keys=tuple(encrypted), stack=args.stack or "check")
     violations = run_policies(plan, facts.deployer_object_id, policy_config)
@@ -195,6 +265,25 @@ def _policy_config(path: Path | None) -> dict[str, Any]:
     return config
 
 
+def _new_tenant(args: argparse.Namespace) -> int:
+    from presencesync import new_tenant
+
+    tenant = new_tenant.NewTenant(
+        stack=args.name, tenant_id=args.tenant_id, profile=args.profile, sync_user=args.sync_user,
+        create_sync_user=args.create_sync_user, licence_sku=args.licence_sku, usage_location=args.usage_location,
+        secret_expiry=args.secret_expiry, rotate_days=args.rotate_days)
+    if not (args.project_dir / "Pulumi.yaml").is_file():
+        raise UserError(f"--project-dir {args.project_dir}: no Pulumi.yaml there; run from the project directory")
+    verdict = new_tenant.create(tenant, args.project_dir, say=lambda line: print(f"new-tenant: {line}"),
+                                interactive=sys.stdin.isatty())
+    for line in verdict:
+        print(f"check: {line}")
+    if not verdict:
+        print(f"check: the stack's config is complete; see its resources with python -m presencesync check "
+              f"--stack {args.name}, then deploy with pulumi up --stack {args.name}")
+    return EXIT_OK if all(line.startswith(new_tenant.PASSWORD_KEY) for line in verdict) else EXIT_ERROR
+
+
 def _manifest(args: argparse.Namespace) -> int:
     from presencesync import manifest
 
@@ -202,16 +291,32 @@ def _manifest(args: argparse.Namespace) -> int:
         if not (args.stack or args.config):
             raise UserError("--az-script needs the stack's settings; pass --stack NAME or --config FILE")
         settings, _, _ = _settings(args)
-        print(manifest.az_script(settings, manifest.resolve_permissions(settings.profile, settings.environment)))
+        env = _stack_deployer(_stack_name(args), settings).env
+        text = manifest.az_script(settings, manifest.resolve_permissions(settings.profile, settings.environment, env))
     else:
-        profile, environment = args.profile or DEFAULTS["profile"], "public"
+        profile, environment, env = args.profile or DEFAULTS["profile"], "public", dict(os.environ)
         if args.stack or args.config:
             if args.profile:
                 raise UserError("--profile comes from the stack's config with --stack or --config; drop --profile")
             settings, _, _ = _settings(args)
             profile, environment = settings.profile, settings.environment
-        print(json.dumps(manifest.required_resource_access(
-            manifest.resolve_permissions(profile, environment)), indent=2))
+            env = _stack_deployer(_stack_name(args), settings).env
+        text = json.dumps(manifest.required_resource_access(
+            manifest.resolve_permissions(profile, environment, env)), indent=2)
+    if args.output is None:
+        print(text)
+        return EXIT_OK
+    # Written whole or not at all: a failed lookup must not leave an empty script that "succeeds" when run.
+    scratch = args.output.with_name(f".{args.output.name}.{os.getpid()}.tmp")
+    try:
+        with os.fdopen(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700 if args.az_script else 0o600),
+                       "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        os.replace(scratch, args.output)
+    except OSError as error:
+        scratch.unlink(missing_ok=True)
+        raise UserError(f"--output {args.output}: cannot be written ({error.strerror})") from None
+    print(f"manifest: wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -228,9 +333,13 @@ def _post_deploy(args: argparse.Namespace) -> int:
         if not target.parent.is_dir():
             raise UserError(f"--output {target}: the directory {target.parent} does not exist; create it or "
                             "choose another path")
+    deployer = _stack_deployer(name, settings)
     deployed = Deployed.from_outputs(_stack_outputs(args, name))
+    if deployed.directory_tenant_id.lower() != settings.tenant_id.lower():
+        raise UserError(f"the stack's outputs are from tenant {deployed.directory_tenant_id}, but azuread:tenantId "
+                        f"is {settings.tenant_id}; pass the outputs of this stack, or correct azuread:tenantId")
     drift = postdeploy.post_deploy(settings, deployed, check=args.check, now=datetime.now(UTC),
-                                   say=lambda line: print(f"post-deploy: {line}", file=sys.stderr))
+                                   say=lambda line: print(f"post-deploy: {line}", file=sys.stderr), env=deployer.env)
     for line in drift:
         print(f"{'drift' if args.check else 'error'}: {line}", file=sys.stderr)
     if args.check:
@@ -249,13 +358,15 @@ def _post_deploy(args: argparse.Namespace) -> int:
 def _adopt(args: argparse.Namespace) -> int:
     from presencesync import adopt
     from presencesync.clouds import endpoints_for
-    from presencesync.credentials import graph_token_source
     from presencesync.graph import Deadline, Graph
+    from presencesync.stack_tenant import deployer_token_source
 
     settings, _, _ = _settings(args)
     name = _stack_name(args)
-    endpoints = endpoints_for(settings.environment)
-    graph = Graph(endpoints.graph, graph_token_source(endpoints).token, Deadline(adopt.LOOKUP_SECONDS))
+    deployer = _stack_deployer(name, settings)
+    endpoints = endpoints_for(settings.environment, deployer.env)
+    token = deployer_token_source(deployer, settings.environment).token
+    graph = Graph(endpoints.graph, token, Deadline(adopt.LOOKUP_SECONDS))
     found = adopt.find_registration(graph, settings, name, args.display_name or settings.display_name)
     target = args.output or args.project_dir / f"adopt.{name}.json"
     target.write_text(json.dumps(found.import_file, indent=2) + "\n", encoding="utf-8")
@@ -278,6 +389,10 @@ def _fleet(args: argparse.Namespace) -> int:
     stacks = fleet.find_stacks(project, args.stacks)
     if not stacks:
         raise UserError(f"--stacks {args.stacks}: no Pulumi.<stack>.yaml in {project} matches")
+    for stack in stacks:  # a stack that names no tenant fails in its own run
+        with contextlib.suppress(PresenceSyncError):
+            for line in stack_file_deployer(stack, project).set_aside:
+                print(f"fleet: {line}", file=sys.stderr)
     policy = project / "policy"
     runner = fleet.stack_runner(args.action, project, policy if args.action != "drift" and policy.is_dir() else None)
     report = args.report or project / f"fleet-{args.action}.json"
@@ -300,6 +415,9 @@ def _fleet(args: argparse.Namespace) -> int:
 def _fleet_report(args: argparse.Namespace) -> int:
     from presencesync import fleet_page
 
+    if not (args.html or args.summary or args.github_issue or getattr(args, "teams_webhook_env", None)):
+        raise UserError("fleet report: nothing to write; give --html FILE, --summary FILE or both "
+                        "(or a notification)")
     _check_teams_options(args)
     report = fleet_page.load_reports(args.reports)
     notes = _notify(args, report)
@@ -308,8 +426,9 @@ def _fleet_report(args: argparse.Namespace) -> int:
         from presencesync import notify
 
         notes += notify.keep_github_issue(report, today, fleet_page.markdown_summary(report, today), say=_say)
-    fleet_page.write_page(report, args.html, notes=notes)
-    print(f"fleet: page in {args.html}", file=sys.stderr)
+    if args.html:
+        fleet_page.write_page(report, args.html, notes=notes)
+        print(f"fleet: page in {args.html}", file=sys.stderr)
     if args.summary:
         with args.summary.open("a", encoding="utf-8") as summary:
             summary.write(fleet_page.markdown_summary(report, today))

@@ -21,10 +21,24 @@ from presencesync.clouds import CLOUDS
 from presencesync.errors import PresenceSyncError
 from presencesync.names import AUDIENCES, PERSONAL_AUDIENCES
 from presencesync.permissions import PROFILE_NAMES, Profile
-from presencesync.untrusted import is_guid, printable, value_problems
+from presencesync.untrusted import printable, value_problems
 
 NAMESPACE = "presencesync"
 ENVIRONMENT_KEY = "azuread:environment"
+TENANT_KEY = "azuread:tenantId"
+CLIENT_KEY = "azuread:clientId"
+# The azuread provider's own configuration keys (pulumi-azuread 6.11.1, pulumi_azuread/config/vars.py;
+# its schema.json `config.variables`): a key outside this list is a typo the provider would ignore.
+PROVIDER_KEYS = (
+    "adoPipelineServiceConnectionId", "clientCertificate", "clientCertificatePassword", "clientCertificatePath",
+    "clientId", "clientIdFilePath", "clientSecret", "clientSecretFilePath", "disableTerraformPartnerId",
+    "environment", "metadataHost", "msiEndpoint", "oidcRequestToken", "oidcRequestUrl", "oidcToken",
+    "oidcTokenFilePath", "partnerId", "tenantId", "useAksWorkloadIdentity", "useCli", "useMsi", "useOidc",
+)
+# The only provider keys a stack may set. The others choose how and where the provider signs in
+# (credentials, token files, sign-in endpoints): a stack file may come from a pull request, and such a
+# key in it would move the deployer's sign-in, so the pipelines' environment alone decides them.
+STACK_PROVIDER_KEYS = ("tenantId", "clientId", "environment")
 
 # The defaults, in the form Pulumi.yaml declares them (a test keeps the two in step). The Pulumi CLI
 # refuses to run a stack that lacks a declared key with no default, and hands a declared default to the
@@ -39,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "implicitGrant": {},  # each flag not given takes the profile's default
     "secretExpiry": "",  # 2y, unless secretRotationDays is set
     "secretRotationDays": 0,  # 0: no rotation
+    "secretRotationOffsetDays": 0,  # 0: the periods start at the epoch, as before offsets existed
     "consent": "resource",
     "owners": [],
     "tenantDomain": "",  # the tenant's default domain
@@ -129,6 +144,8 @@ class Settings:
     post_deploy: bool
     post_deploy_timeout: int
     environment: str  # azuread:environment
+    tenant_id: str  # azuread:tenantId: the customer's directory, where everything runs
+    client_id: str | None  # azuread:clientId: the deployer app, where the stack names one
 
     @property
     def secret_expiry(self) -> str | None:
@@ -170,15 +187,13 @@ def load_settings(
                       f"pulumi config set --path {shlex.quote(f'{NAMESPACE}:{excerpt(name)}')} VALUE")
         elif namespace == NAMESPACE and name not in KNOWN_KEYS:
             r.problem(excerpt(name), f"unknown key{_suggest(name, KNOWN_KEYS)}; remove it or correct its name")
+        elif namespace == "azuread" and name not in STACK_PROVIDER_KEYS:
+            r.problems.append(_provider_key_problem(excerpt(key), name))
         elif namespace != NAMESPACE and difflib.get_close_matches(namespace, [NAMESPACE], n=1, cutoff=0.75):
             r.problems.append(f"{excerpt(key)}: unknown namespace '{excerpt(namespace)}' (did you mean "
                               f"'{NAMESPACE}:{excerpt(name)}'?); correct the key's namespace")
     # Stack values may come from a pull request: none may become a CI command or an az file read.
     r.problems += value_problems(values, secret_keys=[f"{NAMESPACE}:{k}" for k in SECRET_KEYS], az_namespace=NAMESPACE)
-    for key in ("azuread:tenantId", "azuread:clientId"):
-        if key in values and not is_guid(values[key]):
-            r.problems.append(f"{key}: '{excerpt(values[key])}' is not a GUID; use the ID (e.g. "
-                              "00000000-0000-0000-0000-000000000000) as the portal shows it")
 
     profile = cast(Profile, r.choice("profile", PROFILES))
     display_name = r.get("displayName").strip()
@@ -222,6 +237,11 @@ def load_settings(
     if environment not in CLOUDS:
         r.problems.append(f"{ENVIRONMENT_KEY}: '{excerpt(environment)}' is not a cloud the azuread provider knows; "
                           f"use one of {', '.join(CLOUDS)}")
+    tenant_id = _tenant_id(values, r.problems)
+    client_id = values.get(CLIENT_KEY)
+    if client_id is not None and not _GUID.fullmatch(client_id):
+        r.problems.append(f"{CLIENT_KEY}: '{excerpt(client_id)}' is not an application (client) ID (GUID); set the "
+                          f"deployer app's ID with pulumi config set {CLIENT_KEY} <GUID>, or remove the key")
     consent = cast(Consent, r.choice("consent", CONSENT_MODES))
     protect = r.boolean("protect")
     post_deploy = r.boolean("postDeploy")
@@ -236,8 +256,28 @@ def load_settings(
         public_client=public_client, client_secrets=secrets,
         consent=consent, sync_user=sync_user, sync_user_password=Secret(password),
         owners=owners, tenant_domain=tenant_domain, protect=protect, post_deploy=post_deploy,
-        post_deploy_timeout=timeout, environment=environment,
+        post_deploy_timeout=timeout, environment=environment, tenant_id=tenant_id, client_id=client_id,
     )
+
+
+def _tenant_id(values: Mapping[str, str], problems: list[str]) -> str:
+    """The stack's tenant: required, so that no environment or login default decides where a stack runs."""
+    tenant_id = values.get(TENANT_KEY)
+    fix = f"set the customer's directory (tenant) ID with pulumi config set {TENANT_KEY} <GUID>"
+    if tenant_id is None:
+        problems.append(f"{TENANT_KEY}: is missing; every stack names its tenant: {fix}")
+    elif not _GUID.fullmatch(tenant_id):
+        problems.append(f"{TENANT_KEY}: '{excerpt(tenant_id)}' is not a tenant ID (GUID); {fix}")
+    return tenant_id or ""
+
+
+def _provider_key_problem(key: str, name: str) -> str:
+    if name in PROVIDER_KEYS:
+        return (f"{key}: chooses how or where the azuread provider signs in (credentials or sign-in endpoints), "
+                f"which a stack file must not decide; remove it (the pipeline's ARM_* variables or az login give "
+                f"the credentials; a stack sets only {', '.join(f'azuread:{k}' for k in STACK_PROVIDER_KEYS)})")
+    return (f"{key}: not a configuration key of the azuread provider"
+            f"{_suggest(name, STACK_PROVIDER_KEYS) or _suggest(name, PROVIDER_KEYS)}; correct its name or remove it")
 
 
 def _client_secrets(r: _Reader, now: datetime) -> SecretPlan | None:
@@ -252,7 +292,14 @@ def _client_secrets(r: _Reader, now: datetime) -> SecretPlan | None:
             r.problem("secretRotationDays", "cannot be combined with presencesync:secretExpiry (rotated secrets "
                       "live two periods); remove one of the two keys")
             return None
-        return rotating_secrets(now.astimezone(UTC).date(), int(rotation))
+        offset = r.optional("secretRotationOffsetDays") or "0"
+        if not offset.isdigit() or int(offset) >= int(rotation):
+            r.problem("secretRotationOffsetDays", f"'{excerpt(offset)}' is not a whole number of days from 0 to "
+                      f"{int(rotation) - 1} (below secretRotationDays); new-tenant writes one, or remove the key")
+            return None
+        return rotating_secrets(now.astimezone(UTC).date(), int(rotation), int(offset))
+    if r.optional("secretRotationOffsetDays") is not None:
+        r.problem("secretRotationOffsetDays", "applies only with presencesync:secretRotationDays; remove it")
     expiry = r.optional("secretExpiry") or DEFAULT_SECRET_EXPIRY
     end_date = _secret_end_date(expiry, now)
     if end_date is None:

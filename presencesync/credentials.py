@@ -60,7 +60,10 @@ def graph_token_source(endpoints: Endpoints, env: Mapping[str, str] = os.environ
                              http_cache)
     if env.get("ARM_USE_OIDC", "").lower() == "true":
         if not (client_id and tenant):
-            raise CredentialsError("ARM_USE_OIDC is set but ARM_CLIENT_ID or ARM_TENANT_ID is not; set both")
+            missing = " and ".join(name for name, value in (("ARM_CLIENT_ID", client_id), ("ARM_TENANT_ID", tenant))
+                                   if not value)
+            verb = "are" if " and " in missing else "is"
+            raise CredentialsError(f"ARM_USE_OIDC is set but {missing} {verb} not; set {missing}")
         assertion = _oidc_assertion(env)
         return _confidential(endpoints, client_id, tenant, {"client_assertion": assertion}, scope,
                              f"OIDC federated credential of app {client_id}", http_cache)

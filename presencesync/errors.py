@@ -21,3 +21,11 @@ class StepFailedError(PresenceSyncError):
     def __init__(self, step: str, message: str) -> None:
         super().__init__(f"{step}: {message}")
         self.step = step
+
+
+def missing_dependency(module: str | None) -> str:
+    """The one line for a package that is not installed: presencesync was run outside its virtual environment."""
+    return (f"error: the Python package {module or 'a dependency'} is not installed: run presencesync from the "
+            "project's virtual environment (.venv/bin/presencesync or .venv/bin/python -m presencesync); set it up "
+            "with: bash scripts/up.sh STACK, or python3 -m venv .venv && .venv/bin/pip install --require-hashes "
+            "-r requirements.lock && .venv/bin/pip install --no-deps -e .")

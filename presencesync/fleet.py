@@ -24,7 +24,9 @@ from presencesync.config import excerpt
 from presencesync.engine_events import EngineLog
 from presencesync.errors import PresenceSyncError
 from presencesync.project_config import stack_settings
-from presencesync.stack_file import read_stack_config, stack_path
+from presencesync.stack_file import stack_path
+from presencesync.stack_names import check_stack_name
+from presencesync.stack_tenant import StackTenantError, stack_file_deployer
 from presencesync.untrusted import is_guid
 
 # From this CLI version a failing after-hook (post-deploy) fails `pulumi up`; before, it was only a
@@ -74,33 +76,32 @@ def require_cli() -> None:
 
 def find_stacks(project_dir: Path, pattern: str) -> list[str]:
     """The stacks with a `Pulumi.<stack>.yaml` in `project_dir` whose names match `pattern`, a glob or
-    several separated by commas."""
-    names = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+    several separated by commas; StackNameError for a stack file whose name Pulumi would refuse."""
+    names = sorted(check_stack_name(p.name[len("Pulumi."):-len(".yaml")]) for p in project_dir.glob("Pulumi.*.yaml"))
     globs = [glob.strip() for glob in pattern.split(",") if glob.strip()]
     return [name for name in names if any(fnmatch.fnmatchcase(name, glob) for glob in globs)]
 
 
 def tenant_env(stack: str, project_dir: Path) -> dict[str, str]:
-    """ARM_TENANT_ID / ARM_CLIENT_ID from the stack's azuread:tenantId / azuread:clientId, where it sets them."""
-    values = read_stack_config(stack_path(stack, project_dir)).values
-    named = {"ARM_TENANT_ID": values.get("azuread:tenantId"), "ARM_CLIENT_ID": values.get("azuread:clientId")}
-    return {key: value for key, value in named.items() if value}
+    """ARM_TENANT_ID from the stack's azuread:tenantId (required), ARM_CLIENT_ID from azuread:clientId where set."""
+    deployer = stack_file_deployer(stack, project_dir, {})
+    return {key: deployer.env[key] for key in ("ARM_TENANT_ID", "ARM_CLIENT_ID") if deployer.env.get(key)}
 
 
 def deployer_env(stack: str, project_dir: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """The tenant and deployer app a stack names (azuread:tenantId, azuread:clientId), else the environment's:
-    one process (a fleet run, a pipeline job) signs in to each customer's tenant in turn."""
-    named = {**{k: v for k, v in environ.items() if k in ("ARM_TENANT_ID", "ARM_CLIENT_ID")},
-             **tenant_env(stack, project_dir)}
-    tenant, client = named.get("ARM_TENANT_ID"), named.get("ARM_CLIENT_ID")
-    if not tenant or not client:
-        raise CliError(f"Pulumi.{stack}.yaml sets no azuread:tenantId / azuread:clientId and the environment has no "
-                       "ARM_TENANT_ID / ARM_CLIENT_ID; set them with pulumi config set azuread:tenantId ...")
-    for name, value in (("tenantId", tenant), ("clientId", client)):
-        if not is_guid(value):  # printed into $GITHUB_ENV and ##vso lines by the pipelines: a GUID, nothing else
-            raise CliError(f"Pulumi.{stack}.yaml: azuread:{name} (or ARM_{name[:-2].upper()}_ID) "
-                           f"'{excerpt(value)}' is not a GUID; set the ID as the portal shows it")
-    return {"ARM_TENANT_ID": tenant, "ARM_CLIENT_ID": client}
+    """The tenant the stack names (azuread:tenantId) and the deployer app it names (azuread:clientId), else the
+    environment's ARM_CLIENT_ID: one process (a fleet run, a pipeline job) signs in to each tenant in turn."""
+    try:
+        deployer = stack_file_deployer(stack, project_dir, environ)
+    except StackTenantError as error:
+        raise CliError(str(error)) from None
+    if not deployer.client_id:
+        raise CliError(f"ARM_CLIENT_ID is not set and Pulumi.{stack}.yaml sets no azuread:clientId; give the "
+                       "deployer app's ID in the pipeline's variables (or pulumi config set azuread:clientId <GUID>)")
+    if not is_guid(deployer.client_id):  # printed into $GITHUB_ENV and ##vso lines by the pipelines: a GUID only
+        raise CliError(f"ARM_CLIENT_ID '{excerpt(deployer.client_id)}' is not an application (client) ID (GUID); "
+                       "give the deployer app's ID in the pipeline's variables")
+    return {"ARM_TENANT_ID": deployer.tenant_id, "ARM_CLIENT_ID": deployer.client_id}
 
 
 def slowest_first(stacks: list[str], last_report: Path) -> list[str]:

@@ -16,6 +16,7 @@ from presencesync.config import Settings
 from presencesync.errors import PresenceSyncError
 from presencesync.postdeploy import post_deploy
 from presencesync.stack_outputs import NOVUS_FIELDS, SECRET_FIELDS, Deployed
+from presencesync.stack_tenant import stack_deployer
 
 
 def post_deploy_step(settings: Settings) -> Callable[[Mapping[str, Any]], Awaitable[None]]:
@@ -27,8 +28,11 @@ def post_deploy_step(settings: Settings) -> Callable[[Mapping[str, Any]], Awaita
 
     async def step(outputs: Mapping[str, Any]) -> None:
         deployed = Deployed.from_outputs(dict(outputs))
+        deployer = stack_deployer(pulumi.get_stack(), settings)  # the stack's tenant, as the provider signs in
+        for line in deployer.set_aside:
+            pulumi.log.info(f"post-deploy: {line}")
         drift = await asyncio.to_thread(post_deploy, settings, deployed, check=False, now=datetime.now(UTC),
-                                        say=pulumi.log.info)
+                                        say=pulumi.log.info, env=deployer.env)
         if drift:
             raise pulumi.RunError("post-deploy failed: " + "; ".join(drift))
         target = Path(f"novus-config.{pulumi.get_stack()}.json")

@@ -39,6 +39,28 @@ def run_policies(plan: Plan, deployer: str, config: Mapping[str, Mapping[str, An
     return found
 
 
+def config_problems(config: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Names in a --policy-pack-config that no policy of the pack has: the engine validates each policy's config
+    against its schema (pulumi/pulumi pkg/resource/analyzer/config.go, `validatePolicyPackConfig`), which admits
+    unknown properties, so a misspelt name or key would be silently ignored."""
+    import difflib
+
+    known = {p.name: set((p.config_schema.properties if p.config_schema else {}) or {}) | {"enforcementLevel"}
+             for p in policies.policies(lambda: "", placeholder_ids)}
+    known["all"] = {"enforcementLevel"}
+    problems = []
+    for name, values in config.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            problems.append(f"'{name}' is no policy of the pack{f' (did you mean {close[0]!r}?)' if close else ''}")
+            continue
+        for key in set(values) - known[name]:
+            close = difflib.get_close_matches(key, sorted(known[name]), n=1)
+            problems.append(f"{name}: '{key}' is not one of its settings ({', '.join(sorted(known[name]))})"
+                            f"{f'; did you mean {close[0]!r}?' if close else ''}")
+    return problems
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, SecretValue):
         return _plain(value.value)

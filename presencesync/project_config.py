@@ -110,8 +110,13 @@ def apply_gate(project: Project, stack_name: str, stack: StackConfig) -> tuple[d
             content = json.loads(content)
         if not _of_type(declared.type, declared.items, content):
             shown = "" if declared.secret else f" ('{excerpt(values[key])}')"
+            fix = _how_to_set(key, declared)
+            if declared.type == "boolean" and str(content).lower() in ("yes", "no", "on", "off", "y", "n"):
+                # YAML 1.1 booleans, which the CLI's YAML 1.2 reader (gopkg.in/yaml.v3) keeps as strings.
+                word = "true" if str(content).lower() in ("yes", "on", "y") else "false"
+                fix = f"write {word}: Pulumi reads stack files as YAML 1.2, where '{excerpt(str(content))}' is text"
             problems.append(f"{key}: must be of type '{declared.full_type}'{shown}, or the Pulumi CLI refuses the "
-                            f"stack; {_how_to_set(key, declared)}")
+                            f"stack; {fix}")
     return values, problems
 
 

@@ -10,6 +10,7 @@ and a key without a namespace is the project's. So `check` sees exactly what `pu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -30,6 +31,12 @@ STACK_FILE_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt", "config"
 MAX_STACK_FILE_BYTES = 256 * 1024  # a tenant's stack file is a few kilobytes; reading this much takes ~0.6 s
 _PLAIN = "tag:presencesync:plain"  # a plain (unquoted, untagged) scalar, resolved as yaml.v3 resolves it
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+# A ciphertext as the passphrase and cloud secrets managers write it (sdk/go/common/resource/config/crypt.go,
+# symmetricCrypter.EncryptValue: v1:<nonce>:<ciphertext>, both base64); the service (Pulumi Cloud) manager
+# writes plain base64 (pkg/secrets/service/manager.go, serviceCrypter.EncryptValue).
+_BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_V1_CIPHERTEXT = re.compile(rf"v1:{_BASE64}:{_BASE64}")
+_SERVICE_CIPHERTEXT = re.compile(_BASE64)
 # yaml.v3's timestamp layouts (resolve.go, `allowedTimestampFormats`): a T and a zone, a space and no
 # zone, or a date alone; month, day and time fields may have one digit.
 _TIMESTAMP = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d+))?"
@@ -316,6 +323,8 @@ def read_stack_config(path: Path, project: str = NAMESPACE) -> StackConfig:
     for raw_key, value in (document.get("config") or {}).items():
         key = raw_key if isinstance(raw_key, str) else as_program_text(raw_key)
         key = key if ":" in key else f"{project}:{key}"
+        with contextlib.suppress(RecursionError):  # a value that contains itself: reported below
+            problems += [f"{excerpt(key)}: {why}" for why in _secure_problems(value, document)]
         if value is None:
             problems.append(f"{excerpt(key)}: has no value (Pulumi would pass the text null); give it one or "
                             "remove the key")
@@ -337,6 +346,58 @@ def read_stack_config(path: Path, project: str = NAMESPACE) -> StackConfig:
                             "write the value out")
     return StackConfig(path=path, values=values, encrypted=frozenset(encrypted),
                        objects=frozenset(objects), problems=tuple(problems))
+
+
+def secrets_provider_changes(base: Path, head: Path) -> list[str]:
+    """How `head` changes the stack's secrets provider against `base` (the same stack file on the base
+    branch), one line per key: a pull request that swaps `secretsprovider` or `encryptedkey` moves where the
+    stack's secrets are decrypted, which a reviewer must see. A missing `base` is a new stack: nothing to compare."""
+    if not base.exists():
+        return []
+    before, after = (_document(path) for path in (base, head))
+    changes = []
+    for key in ("secretsprovider", "encryptedkey"):
+        old, new = before.get(key), after.get(key)
+        if old != new:
+            shown = (f"from '{excerpt(str(old))}' to '{excerpt(str(new))}'" if key == "secretsprovider" else
+                     "its value" if old and new else "added" if new else "removed")
+            changes.append(f"{head.name}: {key} changes ({shown}): this moves where the stack's secrets are "
+                           "decrypted; a reviewer must confirm it was meant (pulumi stack change-secrets-provider)")
+    return changes
+
+
+def _document(path: Path) -> dict[Any, Any]:
+    try:
+        document = parse_yaml(read_stack_text(path))
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{path}: cannot be read as a stack file ({type(error).__name__})") from None
+    return document if isinstance(document, dict) else {}
+
+
+def _secure_problems(value: Any, document: dict[Any, Any]) -> list[str]:
+    """Why `secure:` values in `value` cannot belong to this stack file: the secrets managers mark the stack
+    they encrypt for (pkg/secrets/passphrase/manager.go `EditProjectStack` writes encryptionsalt;
+    pkg/secrets/cloud/manager.go writes secretsprovider and encryptedkey; pkg/secrets/service/manager.go
+    clears all three), so a v1: ciphertext in a file with neither salt nor key was copied from another stack."""
+    if isinstance(value, list):
+        return [why for item in value for why in _secure_problems(item, document)]
+    if not isinstance(value, dict):
+        return []
+    if set(value) != {"secure"}:
+        return [why for item in value.values() for why in _secure_problems(item, document)]
+    text = value["secure"]
+    fix = "remove the value from the file and set it again with pulumi config set --secret"
+    if not isinstance(text, str) or not text:
+        return [f"secure: holds no ciphertext; {fix}"]
+    keyed = bool(document.get("encryptionsalt") or document.get("encryptedkey"))
+    if _V1_CIPHERTEXT.fullmatch(text):
+        if keyed:
+            return []
+        return [f"secure: holds a ciphertext (v1:...) but the stack file has neither encryptionsalt nor "
+                f"encryptedkey, so it was encrypted for another stack and cannot be decrypted for this one; {fix}"]
+    if not keyed and _SERVICE_CIPHERTEXT.fullmatch(text):
+        return []
+    return [f"secure: '{excerpt(text, 24)}' is not a ciphertext of this stack's secrets provider; {fix}"]
 
 
 def _has_secure(value: Any) -> bool:

@@ -42,7 +42,8 @@ def main() -> None:
         env = {**fake.env(), "ARM_CLIENT_ID": "d0d0d0d0-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "ARM_CLIENT_SECRET": "deployer",
                "ARM_TENANT_ID": d.tenant_id}
         os.environ["REQUESTS_CA_BUNDLE"] = env["REQUESTS_CA_BUNDLE"]
-        settings = load_settings({"presencesync:consent": "hook", "presencesync:syncUserPassword": "pw",
+        settings = load_settings({"azuread:tenantId": d.tenant_id, "presencesync:consent": "hook",
+                                  "presencesync:syncUserPassword": "pw",
                                   "presencesync:syncUser": '{"userPrincipalName": "sync@contoso.com"}'},
                                  now=datetime.now(UTC))
         deployed = Deployed.from_outputs({

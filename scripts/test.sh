@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+.venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 # Debian packages the tests use: shellcheck (actionlint's run: checks), chromium (the fleet page, whose
 # browser test is skipped without it), npm (the Teams card's renderer, below).
 missing=()

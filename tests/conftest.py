@@ -35,6 +35,10 @@ GRAPH_ROLES = {"Presence.ReadWrite.All": "83cded22-8297-4ff6-a7fa-e97e9545a259",
                "Presence.Read.All": "a70e0c2d-e793-494c-94c4-118fa0a67f42",
                "User.ReadBasic.All": "97235f07-e226-4f63-ace3-39588e11d3a1"}
 PASSWORD = "Sync-Us3r-Pa55word!"
+# An encrypted value as the Pulumi Cloud (service) secrets manager writes it: plain base64, with no
+# encryptionsalt or encryptedkey in the stack file (pkg/secrets/service/manager.go). Test stacks use it
+# where the value is never decrypted.
+SECURE = {"secure": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}
 
 
 EXAMPLE_STACK = ROOT / "Pulumi.dev.yaml"
@@ -55,7 +59,8 @@ def facts() -> TenantFacts:
 
 def stack_config(**overrides: Any) -> dict[str, str]:
     """A minimal valid stack config; overrides are `key=value` (None removes the key)."""
-    config: dict[str, Any] = {"syncUser": {"userPrincipalName": "sync@contoso.com"}, "syncUserPassword": PASSWORD}
+    config: dict[str, Any] = {"azuread:tenantId": TENANT_ID, "syncUser": {"userPrincipalName": "sync@contoso.com"},
+                              "syncUserPassword": PASSWORD}
     config.update(overrides)
     return {f"presencesync:{k}" if ":" not in k else k: v if isinstance(v, str) else json.dumps(v)
             for k, v in config.items() if v is not None}
@@ -95,7 +100,9 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subp
 
 
 def write_stack(tmp_path: Path, config: dict) -> Path:
+    """Pulumi.t.yaml with `config`, naming the test tenant unless `config` names one (None: no tenant)."""
     path = tmp_path / "Pulumi.t.yaml"
+    config = {k: v for k, v in {"azuread:tenantId": TENANT_ID, **config}.items() if v is not None}
     path.write_text(json.dumps({"config": config}))  # JSON is YAML
     return path
 
@@ -123,9 +130,9 @@ def post_deploy(fake: FakeEntra, tmp_path: Path, *args: str, consent_mode: str =
                 timeout: int = 60, outs: dict | None = None, profile: str = "ucwa"):
     stack = tmp_path / "Pulumi.t.yaml"
     stack.write_text(json.dumps({"config": {
-        "presencesync:profile": profile, "presencesync:consent": consent_mode,
+        "azuread:tenantId": fake.directory.tenant_id, "presencesync:profile": profile, "presencesync:consent": consent_mode,
         "presencesync:syncUser": {"userPrincipalName": UPN},
-        "presencesync:syncUserPassword": {"secure": "v1:x"}, "presencesync:postDeployTimeout": timeout}}))
+        "presencesync:syncUserPassword": SECURE, "presencesync:postDeployTimeout": timeout}}))
     out_file = tmp_path / "outputs.json"
     out_file.write_text(json.dumps(outs or outputs(fake)))
     env = fake.env()

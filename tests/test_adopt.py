@@ -6,7 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DEPLOYER_APP, DEPLOYER_SECRET, GRAPH_ROLES, GRAPH_SCOPES, SKYPE_SCOPES, deployer_env, run
+from conftest import (
+    DEPLOYER_APP,
+    DEPLOYER_SECRET,
+    GRAPH_ROLES,
+    GRAPH_SCOPES,
+    SECURE,
+    SKYPE_SCOPES,
+    TENANT_ID,
+    deployer_env,
+    run,
+)
 from fake_entra import App, FakeEntra
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
@@ -27,8 +37,8 @@ def tenant(fake: FakeEntra) -> FakeEntra:
 
 def adopt(fake: FakeEntra, tmp_path: Path, *args: str, **config: object):
     stack = tmp_path / "Pulumi.customer-a.yaml"
-    stack.write_text(json.dumps({"config": {"presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
-                                            "presencesync:syncUserPassword": {"secure": "v1:x"},
+    stack.write_text(json.dumps({"config": {"azuread:tenantId": TENANT_ID, "presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
+                                            "presencesync:syncUserPassword": SECURE,
                                             **{f"presencesync:{k}": v for k, v in config.items()}}}))
     return run("adopt", "--stack", "customer-a", "--project-dir", str(tmp_path), *args, env=deployer_env(fake))
 
@@ -112,7 +122,7 @@ def test_two_applications_with_the_same_name(tenant, tmp_path):
 
 def test_without_deployer_credentials(tenant, tmp_path):
     stack = tmp_path / "Pulumi.customer-a.yaml"
-    stack.write_text(json.dumps({"config": {"presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
-                                            "presencesync:syncUserPassword": {"secure": "v1:x"}}}))
+    stack.write_text(json.dumps({"config": {"azuread:tenantId": TENANT_ID, "presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
+                                            "presencesync:syncUserPassword": SECURE}}))
     done = run("adopt", "--stack", "customer-a", "--project-dir", str(tmp_path), env=tenant.env())
     assert done.returncode == 1 and "ARM_CLIENT_ID" in done.stderr and "Traceback" not in done.stderr

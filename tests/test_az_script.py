@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEPLOYER_APP, DEPLOYER_SECRET, GRAPH_ROLES, GRAPH_SCOPES, ROOT, SKYPE_SCOPES
+from conftest import DEPLOYER_APP, DEPLOYER_SECRET, GRAPH_ROLES, GRAPH_SCOPES, ROOT, SECURE, SKYPE_SCOPES
 from fake_entra import App, FakeEntra, Fault, User
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
@@ -60,7 +60,8 @@ def az_tenant(fake: FakeEntra, tmp_path: Path):
 
 def script_for(fake: FakeEntra, tmp_path: Path, config: dict) -> Path:
     stack = tmp_path / "Pulumi.t.yaml"
-    stack.write_text(json.dumps({"config": {"presencesync:syncUserPassword": {"secure": "v1:x"}, **config}}))
+    stack.write_text(json.dumps({"config": {"azuread:tenantId": fake.directory.tenant_id,
+                                            "presencesync:syncUserPassword": SECURE, **config}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ARM_", "PRESENCESYNC_"))}
     env.update(fake.env(), ARM_CLIENT_ID=DEPLOYER_APP, ARM_CLIENT_SECRET=DEPLOYER_SECRET,
                ARM_TENANT_ID=fake.directory.tenant_id, PATH=os.path.dirname(sys.executable))

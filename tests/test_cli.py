@@ -7,7 +7,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import DEPLOYER_APP, DEPLOYER_SECRET, SKYPE_SCOPES, deployer_env, needs_example_stack, run, write_stack
+from conftest import (
+    DEPLOYER_APP,
+    DEPLOYER_SECRET,
+    SECURE,
+    SKYPE_SCOPES,
+    deployer_env,
+    needs_example_stack,
+    run,
+    write_stack,
+)
 from fake_entra import App
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
@@ -33,7 +42,7 @@ def test_check_lists_the_example_stack_resources():
 def test_check_reports_every_problem_as_one_line(tmp_path):
     path = write_stack(tmp_path, {"presencesync:consent": "always", "presencesync:owners": ["nope"],
                                   "presencesync:redirectUris": ["http://example.com"], "presencesync:secretExpiry": "5y",
-                                  "presencesync:syncUserPasword": {"secure": "v1:abc"}})
+                                  "presencesync:syncUserPasword": SECURE})
     done = run("check", "--config", str(path))
     assert done.returncode == 1
     errors = done.stderr.splitlines()
@@ -59,7 +68,7 @@ def test_check_of_a_missing_or_broken_stack_file(tmp_path):
 
 def test_check_with_hook_consent_lists_no_grants(tmp_path):
     path = write_stack(tmp_path, {"presencesync:consent": "hook", "presencesync:syncUser": {"userPrincipalName": "s@contoso.com"},
-                                  "presencesync:syncUserPassword": {"secure": "v1:abc"}})
+                                  "presencesync:syncUserPassword": SECURE})
     done = run("check", "--config", str(path))
     assert done.returncode == 0, done.stderr
     assert "PermissionGrant" not in done.stdout
@@ -83,7 +92,7 @@ def test_manifest_reads_unpublished_ids_from_the_tenant(tenant):
 def test_manifest_az_script_grants_consent_with_permission_grant(tenant, tmp_path):
     stack = write_stack(tmp_path, {"presencesync:syncUser": {"userPrincipalName": "sync@contoso.com", "create": True,
                                                              "licensedElsewhere": True},
-                                   "presencesync:syncUserPassword": {"secure": "v1:x"}})
+                                   "presencesync:syncUserPassword": SECURE})
     done = run("manifest", "--config", str(stack), "--az-script", env=deployer_env(tenant))
     assert done.returncode == 0, done.stderr
     script = done.stdout
@@ -117,7 +126,7 @@ def test_manifest_when_the_tenant_lacks_the_skype_service_principal(fake):
 
 
 def graph_stack(tmp_path: Path, **extra: object) -> Path:
-    return write_stack(tmp_path, {"presencesync:profile": "graph", "presencesync:syncUserPassword": {"secure": "v1:abc"},
+    return write_stack(tmp_path, {"presencesync:profile": "graph", "presencesync:syncUserPassword": SECURE,
                                   "presencesync:syncUser": {"userPrincipalName": "s@contoso.com"},
                                   **{f"presencesync:{k}": v for k, v in extra.items()}})
 
@@ -167,7 +176,7 @@ def test_usage_errors_never_exit_2_which_means_drift(args):
 def test_check_runs_the_policy_pack_mandatory_as_errors_advisory_as_warnings(tmp_path):
     """So `check` passing means `pulumi preview --policy-pack policy` will not refuse the stack."""
     base = {"presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
-            "presencesync:syncUserPassword": {"secure": "v1:x"}}
+            "presencesync:syncUserPassword": SECURE}
     refused = run("check", "--config", str(write_stack(tmp_path, {
         **base, "presencesync:signInAudience": "AzureADMultipleOrgs", "presencesync:secretExpiry": "2036-01-01"})))
     assert refused.returncode == 1 and refused.stdout == ""

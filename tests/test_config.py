@@ -182,6 +182,8 @@ def test_example_stack_is_valid():
     settings = load_settings(stack.values, now=NOW, encrypted=stack.encrypted)
     assert stack.encrypted == frozenset({"presencesync:syncUserPassword"})
     assert set(k.split(":")[1] for k in stack.values if k.startswith("presencesync:")) == \
-        set(KNOWN_KEYS) - {"profile", "postDeploy", "postDeployTimeout", "secretRotationDays"}  # the last is
+        set(KNOWN_KEYS) - {"profile", "postDeploy", "postDeployTimeout", "secretRotationDays",
+                           "secretRotationOffsetDays"}  # the last two are
     assert "# presencesync:secretRotationDays: 180" in (ROOT / "Pulumi.dev.yaml").read_text()  # shown commented
+    assert "# presencesync:secretRotationOffsetDays: " in (ROOT / "Pulumi.dev.yaml").read_text()
     assert settings.sync_user.license_sku_id

@@ -8,14 +8,26 @@ import shutil
 import sys
 from pathlib import Path
 
-from conftest import CLIENT_ID, CLIENT_SECRET, PASSWORD, ROOT, SKYPE_SCOPES, UPN, consent, outputs, run
+from conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    PASSWORD,
+    ROOT,
+    SECURE,
+    SKYPE_SCOPES,
+    TENANT_ID,
+    UPN,
+    consent,
+    outputs,
+    run,
+)
 from fake_entra import App, FakeEntra, User
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
 
 STANDIN = ROOT / "tests" / "standin"
-STACK_CONFIG = {"presencesync:syncUser": {"userPrincipalName": UPN},
-                "presencesync:syncUserPassword": {"secure": "v1:x"}, "presencesync:postDeployTimeout": 20}
+STACK_CONFIG = {"azuread:tenantId": TENANT_ID, "presencesync:syncUser": {"userPrincipalName": UPN},
+                "presencesync:syncUserPassword": SECURE, "presencesync:postDeployTimeout": 20}
 
 
 def project(tmp_path: Path, scenario: dict[str, dict], *, policy: bool = False) -> Path:
@@ -106,7 +118,7 @@ def test_one_at_a_time_and_stack_glob(tmp_path):
 def test_up_reports_the_changes_it_made(tmp_path):
     scenario = {"cust-a": {"changes": {"same": 8, "create": 1}}, "cust-b": {"changes": {"same": 9}}}
     directory = project(tmp_path, scenario)
-    # cust-a names its tenant, as the README says each customer's stack does; cust-b runs as the environment's.
+    # Each stack names its tenant and runs there, whatever the environment's ARM_TENANT_ID says.
     (directory / "Pulumi.cust-a.yaml").write_text(json.dumps({"config": {
         **STACK_CONFIG, "azuread:tenantId": "aaaaaaaa-0000-4000-8000-000000000001"}}))
     done, calls = fleet(tmp_path, directory, "up", "--report", str(tmp_path / "up.json"),
@@ -118,7 +130,9 @@ def test_up_reports_the_changes_it_made(tmp_path):
     ups = [c["argv"] for c in calls if c["argv"][0] == "up"]
     assert len(ups) == 2 and all("--yes" in argv and "--skip-preview" in argv for argv in ups)
     tenants = {c["stack"]: c["tenant"] for c in calls if c["argv"][0] == "up"}
-    assert tenants == {"cust-a": "aaaaaaaa-0000-4000-8000-000000000001", "cust-b": "partner-tenant"}
+    assert tenants == {"cust-a": "aaaaaaaa-0000-4000-8000-000000000001", "cust-b": TENANT_ID}
+    assert f"fleet: cust-b: ARM_TENANT_ID partner-tenant set aside: the stack runs in its own tenant {TENANT_ID}" \
+        in done.stderr
     # PRESENCESYNC_STACKS picks the stacks, as the pipelines use it.
     done, calls = fleet(tmp_path, directory, "preview", env={"ARM_TENANT_ID": "x", "PRESENCESYNC_STACKS": "cust-a"})
     assert done.returncode == 0 and {c["stack"] for c in calls if c["argv"][0] == "preview"} == {"cust-a"}
@@ -251,7 +265,7 @@ def test_a_failed_check_keeps_the_drift_and_the_secret_dates(fake: FakeEntra, tm
     tenant = json.loads((directory / "fleet-drift.json").read_text())["tenants"][0]
     assert tenant["result"] == "failed"
     assert tenant["changes"] == {"update": 1}  # what the preview found
-    assert tenant["details"] == ["ARM_USE_OIDC is set but ARM_CLIENT_ID or ARM_TENANT_ID is not; set both",
+    assert tenant["details"] == ["ARM_USE_OIDC is set but ARM_CLIENT_ID is not; set ARM_CLIENT_ID",
                                  "pulumi preview --refresh: the tenant differs from the stack"]
     assert (tenant["clientSecretEndDate"], tenant["previousClientSecretEndDate"], tenant["nextSecretRotation"]) == (
         "2028-11-26T00:00:00Z", "2028-05-30T00:00:00Z", "2028-05-30T00:00:00Z")

@@ -154,3 +154,18 @@ def test_the_handover_path_refuses_a_pipe_without_blocking(tmp_path):
     worker.join(BOUND_SECONDS)
     assert outcome, "writing the hand-over file blocked on a pipe"
     assert isinstance(outcome[0], PresenceSyncError) and "not a regular file" in str(outcome[0])
+
+
+def test_new_tenant_skips_a_sibling_stack_file_linked_to_dev_zero(tmp_path):
+    """new-tenant reads the other stack files for their secrets provider: a link to /dev/zero among them is
+    passed over at once, not read until memory runs out."""
+    (tmp_path / "Pulumi.a.yaml").write_text("secretsprovider: azurekeyvault://kv.vault.azure.net/keys/k\nconfig: {}\n")
+    (tmp_path / "Pulumi.z.yaml").symlink_to("/dev/zero")
+    code = ("import sys; from pathlib import Path; from presencesync.new_tenant import secrets_provider; "
+            "print(secrets_provider(Path(sys.argv[1]), 'new'))")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=False,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT)))
+    assert time.monotonic() - started < BOUND_SECONDS and done.returncode == 0, done.stderr[-300:]
+    assert done.stdout.strip() == "azurekeyvault://kv.vault.azure.net/keys/k"

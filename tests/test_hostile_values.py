@@ -75,7 +75,7 @@ def test_tenant_and_client_ids_must_be_guids(key):
     for bad in (f"{GUID}\n", f"{GUID}\nBASH_ENV=$(id)", "contoso.onmicrosoft.com", f" {GUID}"):
         with pytest.raises(ConfigError) as refused:
             load_settings(stack_config(**{key: bad}), now=NOW)
-        assert any(line.startswith(f"{key}: ") and "is not a GUID" in line for line in refused.value.problems)
+        assert any(line.startswith(f"{key}: ") and "(GUID)" in line for line in refused.value.problems)
     assert load_settings(stack_config(**{key: GUID}), now=NOW)
 
 
@@ -111,14 +111,19 @@ def test_pipeline_env_prints_only_guids(pipeline_copy, key):
     done = subprocess.run([sys.executable, "scripts/pipeline.py", "env", "acme"], cwd=pipeline_copy, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     # On the old code: exit 0 and a BASH_ENV= line, which $GITHUB_ENV turns into a variable of every later step.
-    assert [line.split("=")[0] for line in done.stdout.splitlines()] == []
-    assert done.returncode == 1 and f"{key} (or ARM_" in done.stderr and "is not a GUID" in done.stderr
+    assert done.stdout == "" and done.returncode == 1
+    assert key in done.stderr and "(GUID)" in done.stderr and command_lines(done.stderr) == []
     assert "Traceback" not in done.stderr
-    env["ARM_CLIENT_ID" if key == "azuread:clientId" else "ARM_TENANT_ID"] = f"{GUID}\n::add-mask::x"
-    (pipeline_copy / "Pulumi.acme.yaml").write_text(json.dumps({"config": {other: GUID}}))
+
+
+def test_pipeline_env_prints_the_pipelines_client_id_only_as_a_guid(pipeline_copy):
+    (pipeline_copy / "Pulumi.acme.yaml").write_text(json.dumps({"config": {"azuread:tenantId": GUID}}))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("ARM_")},
+           "ARM_CLIENT_ID": f"{GUID}\n::add-mask::x\nBASH_ENV=$(id>&2)"}
     done = subprocess.run([sys.executable, "scripts/pipeline.py", "env", "acme"], cwd=pipeline_copy, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 1 and command_lines(done.stdout + done.stderr) == []
+    assert done.stdout == "" and done.returncode == 1  # before: ARM_CLIENT_ID=..., ::add-mask::x and BASH_ENV=
+    assert "ARM_CLIENT_ID" in done.stderr and "(GUID)" in done.stderr and command_lines(done.stderr) == []
 
 
 def test_check_prints_every_value_escaped():

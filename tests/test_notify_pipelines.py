@@ -31,10 +31,14 @@ def page_job() -> dict[str, Any]:
 
 
 def ado_page_step() -> dict[str, Any]:
+    """The drift stage's page job runs the shared page template; its report step is the one that posts."""
     document = yaml.safe_load((ROOT / "azure-pipelines.yml").read_text())
     drift = next(s for s in document["stages"] if s["stage"] == "drift")
     job = next(j for j in drift["jobs"] if j.get("job") == "page")
-    return next(s for s in job["steps"] if "fleet report" in s.get("bash", ""))
+    [template] = [s for s in job["steps"] if "template" in s]
+    assert template == {"template": ".azure-pipelines/page-steps.yml", "parameters": {"action": "drift"}}
+    steps = yaml.safe_load((ROOT / ".azure-pipelines" / "page-steps.yml").read_text())["steps"]
+    return next(s for s in steps if "fleet report" in s.get("bash", ""))
 
 
 def failing_reports(reports: Path) -> None:
@@ -51,6 +55,8 @@ def run_script(script: str, cwd: Path, env: dict[str, str]) -> subprocess.Comple
     if not shim.exists():
         shim.mkdir()
         (shim / "python").symlink_to(sys.executable)
+        (cwd / ".venv" / "bin").mkdir(parents=True)  # the jobs call the project's .venv/bin/python
+        (cwd / ".venv" / "bin" / "python").symlink_to(sys.executable)
         (cwd / "presencesync").symlink_to(ROOT / "presencesync")
     path = f"{shim}{os.pathsep}{STANDIN}{os.pathsep}/usr/bin{os.pathsep}/bin"
     return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd, capture_output=True, text=True,
@@ -85,14 +91,14 @@ def test_github_page_job_posts_to_teams_and_keeps_the_issue(tmp_path):
 
 def test_azure_devops_page_step_maps_the_secret_and_ignores_an_undefined_one(tmp_path):
     step = ado_page_step()
-    assert step["env"] == {"PRESENCESYNC_TEAMS_WEBHOOK": "$(PRESENCESYNC_TEAMS_WEBHOOK)"}
+    assert step["env"] == {"PRESENCESYNC_TEAMS_WEBHOOK": "$(PRESENCESYNC_TEAMS_WEBHOOK)",
+                           "REPORTS": "$(Pipeline.Workspace)/reports"}
     failing_reports(tmp_path / "ws" / "reports" / "fleet-drift-cust-a")  # DownloadPipelineArtifact's layout
-    # The agent replaces the macros before the script runs; pip has nothing to do here.
-    script = step["bash"].replace("$(Pipeline.Workspace)", str(tmp_path / "ws")).replace(
-        "python -m pip install -r requirements.txt", ":")
+    script = step["bash"]
     teams = FakeTeams(tmp_path)
     try:
-        ado = {"SYSTEM_COLLECTIONURI": "https://dev.azure.com/partner/", "SYSTEM_TEAMPROJECT": "Tenants",
+        ado = {"REPORTS": str(tmp_path / "ws" / "reports"),  # the agent expands the env mapping's macro
+               "SYSTEM_COLLECTIONURI": "https://dev.azure.com/partner/", "SYSTEM_TEAMPROJECT": "Tenants",
                "BUILD_BUILDID": "77", "REQUESTS_CA_BUNDLE": str(teams.ca_path)}
         done = run_script(script, tmp_path, {**ado, "PRESENCESYNC_TEAMS_WEBHOOK": teams.url})
         assert done.returncode == 0, done.stderr

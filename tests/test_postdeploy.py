@@ -16,6 +16,7 @@ from conftest import (
     DEPLOYER_APP,
     PASSWORD,
     ROOT,
+    SECURE,
     UPN,
     assert_no_secret,
     consent,
@@ -238,7 +239,7 @@ def test_the_post_deploy_step_runs_post_deploy_and_writes_the_handover(tenant, t
     for key, value in tenant.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
-    settings = load_settings({"presencesync:syncUserPassword": PASSWORD,
+    settings = load_settings({"azuread:tenantId": tenant.directory.tenant_id, "presencesync:syncUserPassword": PASSWORD,
                               "presencesync:syncUser": json.dumps({"userPrincipalName": UPN})}, now=datetime.now(UTC))
     def run_hook() -> None:
         asyncio.run(post_deploy_step(settings)(outputs(tenant)))
@@ -264,7 +265,7 @@ def test_output_into_a_missing_directory_or_onto_a_directory_fails_before_any_si
 
 def test_an_unreachable_sign_in_endpoint_is_one_line(tenant, tmp_path):
     stack = write_stack(tmp_path, {"presencesync:syncUser": {"userPrincipalName": UPN},
-                                   "presencesync:syncUserPassword": {"secure": "v1:x"}})
+                                   "presencesync:syncUserPassword": SECURE})
     (tmp_path / "outputs.json").write_text(json.dumps(outputs(tenant)))
     closed = f"https://{tenant.address}:1"  # nothing listens there
     done = run("post-deploy", "--config", str(stack), "--outputs", str(tmp_path / "outputs.json"), "--project-dir",

@@ -20,7 +20,7 @@ from presencesync.project_config import Declared, Project, apply_gate, load_proj
 from presencesync.stack_file import StackFileError, read_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
-ENCRYPTED = {"secure": "v1:c2FsdA==:v1:bm9uY2U=:Y2lwaGVy"}
+ENCRYPTED = {"secure": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}  # as the service secrets manager writes it
 
 
 def gate(tmp_path: Path, config: dict, name: str = "customer-a", text: str | None = None):
@@ -31,7 +31,8 @@ def gate(tmp_path: Path, config: dict, name: str = "customer-a", text: str | Non
 
 
 def minimal(**extra) -> dict:
-    return {"presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
+    return {"azuread:tenantId": "f2a33a3e-2d9b-4d2e-9a55-3c0e1a7b8c9d",
+            "presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
             "presencesync:syncUserPassword": ENCRYPTED, **extra}
 
 
@@ -46,7 +47,7 @@ def test_every_stack_file_in_the_repository_passes_the_gate(stack_file):
     {}, {"presencesync:profile": "graph"}, {"presencesync:secretRotationDays": 180},
     {"presencesync:profile": "graph", "presencesync:secretRotationDays": 90, "presencesync:consent": "hook"},
 ], ids=["ucwa", "graph", "ucwa-rotation", "graph-rotation-hook"])
-def test_a_stack_with_only_the_sync_user_and_its_password_passes_and_runs(tmp_path, extra):
+def test_a_stack_with_only_its_tenant_the_sync_user_and_its_password_passes_and_runs(tmp_path, extra):
     from datetime import UTC, datetime
 
     (values, refused), stack = gate(tmp_path, minimal(**extra))
@@ -68,7 +69,7 @@ def test_the_gate_refuses_what_the_cli_refuses_one_line_each(tmp_path):
         "presencesync:postDeployTimeout: must be of type 'integer' ('soon'), or the Pulumi CLI refuses the stack; "
         "set it in the stack file, or with pulumi config set presencesync:postDeployTimeout VALUE",
         "presencesync:protect: must be of type 'boolean' ('yes'), or the Pulumi CLI refuses the stack; "
-        "set it in the stack file, or with pulumi config set presencesync:protect VALUE",
+        "write true: Pulumi reads stack files as YAML 1.2, where 'yes' is text",
         "presencesync:redirectUris: must be of type 'array<string>' ('[1]'), or the Pulumi CLI refuses the stack; "
         "set it as a YAML list in the stack file, or with pulumi config set --path 'presencesync:redirectUris[0]' VALUE",
         "presencesync:syncUser: Stack 'customer-a' is missing configuration value 'syncUser', so the Pulumi CLI "

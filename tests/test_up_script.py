@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SECURE
 
 from presencesync.fleet import MINIMUM_CLI
 
@@ -36,11 +37,12 @@ def project(tmp_path: Path) -> Path:
     """A copy of the project (with the real .venv) to run up.sh in."""
     copy = tmp_path / "project"
     copy.mkdir()
-    for name in ("Pulumi.yaml", "__main__.py", "requirements.txt"):
+    for name in ("Pulumi.yaml", "__main__.py", "requirements.txt", "requirements.lock"):
         shutil.copy(ROOT / name, copy / name)
     (copy / "Pulumi.dev.yaml").write_text(json.dumps({"config": {  # a stack of its own, whatever the repository has
+        "azuread:tenantId": "f2a33a3e-2d9b-4d2e-9a55-3c0e1a7b8c9d",
         "presencesync:syncUser": {"userPrincipalName": "sync@contoso.com"},
-        "presencesync:syncUserPassword": {"secure": "v1:abc"}}}))
+        "presencesync:syncUserPassword": SECURE}}))
     for name in ("presencesync", "scripts"):
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
     (copy / ".venv").symlink_to(Path(sys.prefix))
