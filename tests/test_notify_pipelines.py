@@ -55,8 +55,7 @@ def run_script(script: str, cwd: Path, env: dict[str, str]) -> subprocess.Comple
     if not shim.exists():
         shim.mkdir()
         (shim / "python").symlink_to(sys.executable)
-        (cwd / ".venv" / "bin").mkdir(parents=True)  # the jobs call the project's .venv/bin/python
-        (cwd / ".venv" / "bin" / "python").symlink_to(sys.executable)
+        (cwd / ".venv").symlink_to(sys.prefix)  # the jobs call the project's .venv/bin/python
         (cwd / "presencesync").symlink_to(ROOT / "presencesync")
     path = f"{shim}{os.pathsep}{STANDIN}{os.pathsep}/usr/bin{os.pathsep}/bin"
     return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd, capture_output=True, text=True,

@@ -749,3 +749,42 @@ def test_requirements_are_installed_from_hashed_lock_files():
                          (".azure-pipelines/install-steps.yml", "requirements.lock")):
         text = (ROOT / script).read_text()
         assert f"--require-hashes -r {lock}" in text and "-r requirements.txt" not in text, script
+
+
+def test_the_pr_check_calls_out_a_changed_secrets_provider(tmp_path):
+    """Issue 22 Medium-5: a pull request that points a stack at another secrets provider (or key) is called
+    out by the credential-free check job, which compares each stack file with the base branch's copy
+    (`check --against`); a stack new in the PR has no base copy and nothing to call out. The job's own
+    script runs here in a clone whose `origin/main` holds the base (actions/checkout with fetch-depth 0
+    fetches every branch as origin/*)."""
+    job = workflow("preview.yml")["jobs"]["check"]
+    assert job["steps"][0]["with"]["fetch-depth"] == 0
+    step = next(s for s in steps(job) if "presencesync check" in s.get("run", ""))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", repo / "Pulumi.yaml")
+    (repo / ".venv").symlink_to(sys.prefix)  # the job's .venv/bin/python, with its site-packages
+    (repo / "presencesync").symlink_to(ROOT / "presencesync")
+    config = {"azuread:tenantId": TENANT_ID, "presencesync:syncUser": {"userPrincipalName": UPN},
+              "presencesync:syncUserPassword": SECURE}
+
+    def stack(provider: str) -> str:
+        return json.dumps({"secretsprovider": provider, "encryptedkey": "a2V5", "config": config})
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    (repo / "Pulumi.cust.yaml").write_text(stack("azurekeyvault://partner-kv.vault.azure.net/keys/ps"))
+    for command in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "base"],
+                    ["update-ref", "refs/remotes/origin/main", "HEAD"]):
+        subprocess.run([*git, *command], cwd=repo, check=True, capture_output=True)
+    (repo / "Pulumi.cust.yaml").write_text(stack("azurekeyvault://attacker-kv.vault.azure.net/keys/ps"))
+    (repo / "Pulumi.newcomer.yaml").write_text(stack("azurekeyvault://partner-kv.vault.azure.net/keys/ps"))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "STACKS": "cust,newcomer", "BASE_REF": "main",
+           "RUNNER_TEMP": str(tmp_path)}
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], cwd=repo, capture_output=True,
+                          text=True, env=env, timeout=120, check=False)
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: Pulumi.")]
+    assert [w.split(":")[1].strip() for w in warnings] == ["Pulumi.cust.yaml"], done.stderr  # not the new stack
+    assert "secretsprovider changes" in warnings[0] and "attacker-kv" in warnings[0]
+    # Azure DevOps' check job does the same against the PR's target branch.
+    ado_script = next(s for s in ado_steps(ado_job("check", "check")) if "presencesync check" in s.get("bash", ""))
+    assert "--against" in ado_script["bash"] and ado_script["env"]["TARGET"] == "$(System.PullRequest.TargetBranch)"
