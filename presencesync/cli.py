@@ -150,6 +150,17 @@ def _parser() -> argparse.ArgumentParser:
     page.add_argument("--github-issue", action="store_true",
                       help="keep the issue 'presencesync: tenants that need attention' with gh (GitHub Actions)")
     page.set_defaults(run=_fleet_report)
+
+    plan = commands.add_parser("bootstrap-plan", help="the Graph permissions and consenting tenants "
+                               "scripts/bootstrap.sh sets up, from the stacks' profiles")
+    plan.add_argument("--stacks", metavar="GLOB", default=os.environ.get("PRESENCESYNC_STACKS") or "*",
+                      help="read the profiles and tenants of these stacks (default $PRESENCESYNC_STACKS, or *)")
+    plan.add_argument("--profiles", metavar="LIST", help="instead of the stacks: ucwa, graph or ucwa,graph")
+    plan.add_argument("--creates-sync-users", action="store_true",
+                      help="with --profiles: a stack will create its sync user (syncUser.create: true)")
+    plan.add_argument("--project-dir", metavar="DIR", type=Path, default=Path.cwd(),
+                      help="where Pulumi.yaml and the stack files are (default: current directory)")
+    plan.set_defaults(run=_bootstrap_plan)
     return parser
 
 
@@ -456,6 +467,19 @@ def _check_teams_options(args: argparse.Namespace) -> None:
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def _bootstrap_plan(args: argparse.Namespace) -> int:
+    from presencesync import bootstrap_plan
+
+    if args.profiles is not None:
+        plan = bootstrap_plan.from_arguments(args.profiles, creates_sync_users=args.creates_sync_users)
+    elif args.creates_sync_users:
+        raise UserError("--creates-sync-users goes with --profiles; without it the stacks' syncUser.create decides")
+    else:
+        plan = bootstrap_plan.from_stacks(args.project_dir, fleet.find_stacks(args.project_dir, args.stacks))
+    print("\n".join(bootstrap_plan.lines(plan)))
+    return EXIT_OK
 
 
 def _stack_outputs(args: argparse.Namespace, stack: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The slow test apart from the quick suite: the az script run with the real Azure CLI against the
-# loopback fake (tests/test_az_script.py). Installs the Azure CLI once into .cache/azure-cli.
+# The slow tests apart from the quick suite, with the real Azure CLI against the loopback fakes: the az
+# script (tests/test_az_script.py) and scripts/bootstrap.sh (tests/test_bootstrap.py), every test marked
+# `az`. Installs the Azure CLI once into .cache/azure-cli.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/test.sh --collect-only >/dev/null

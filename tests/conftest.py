@@ -175,3 +175,30 @@ def browser():
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+AZ = ROOT / ".cache" / "azure-cli" / "bin" / "az"
+AZ_CLI_APP = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # the Azure CLI's own public client
+
+
+def az_signed_in(fake: FakeEntra, tmp_path: Path, upn: str, password: str) -> dict[str, str]:
+    """The environment of a real Azure CLI pointed at the fake as a registered cloud (Resource Manager on
+    its own origin, so `az rest` picks the token audience by URL) and signed in as `upn` with a password
+    through its own public client; the caller adds the user and the Azure CLI's app to the directory."""
+    config_dir = tmp_path / "azure-config"
+    config_dir.mkdir(mode=0o700)
+    env = {"AZURE_CONFIG_DIR": str(config_dir), "REQUESTS_CA_BUNDLE": str(fake.ca_path), "HOME": str(tmp_path),
+           "PATH": f"{AZ.parent}:/usr/bin:/bin", "AZURE_CORE_COLLECT_TELEMETRY": "false"}
+    for args in (["cloud", "register", "--name", "Fake", "--skip-endpoint-discovery",
+                  "--endpoint-active-directory", fake.url,
+                  "--endpoint-active-directory-resource-id", "https://management.core.windows.net/",
+                  "--endpoint-management", "https://management.core.windows.net/",
+                  "--endpoint-resource-manager", f"{fake.arm_url}/",
+                  "--endpoint-microsoft-graph-resource-id", f"{fake.url}/",
+                  "--suffix-keyvault-dns", ".vault.azure.net"],  # az keyvault refuses a cloud without it
+                 ["cloud", "set", "--name", "Fake"], ["config", "set", "core.instance_discovery=false"],
+                 ["login", "-u", upn, "-p", password, "--allow-no-subscriptions", "--tenant",
+                  fake.directory.tenant_id]):
+        done = subprocess.run([str(AZ), *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+    return env

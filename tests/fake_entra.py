@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import fake_arm
 import fake_entra_objects
 import trustme
 
@@ -105,6 +106,7 @@ class Directory:
         self.applications: dict[str, dict[str, Any]] = {}
         self.domains: list[str] = ["contoso.onmicrosoft.com"]
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user principal name
+        self.arm = fake_arm.Arm(tenant_id)  # Resource Manager, for the bootstrap script
         self.latency = 0.0  # seconds each answer is held back: a network's round trip, for the benchmark
 
     def add_resource_api(self, app_id: str, scopes: dict[str, str], roles: dict[str, str] | None = None) -> str:
@@ -233,6 +235,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve("DELETE")
 
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -253,8 +258,10 @@ class _Handler(BaseHTTPRequestHandler):
                                      "cloud_instance_name": "microsoftonline.com"})
         if path.endswith("/v2.0/.well-known/openid-configuration"):
             return self._reply(200, _openid_configuration(f"https://{self.headers['Host']}", path))
-        if path in ("/subscriptions", "/tenants"):  # Azure Resource Manager, which az login lists
-            return self._reply(200, {"value": []})
+        if path.startswith(("/subscriptions", "/tenants")):  # Azure Resource Manager (fake_arm.py)
+            if _caller(d, self.headers.get("Authorization", "")) is None:
+                return self._reply(401, {"error": {"code": "AuthenticationFailed", "message": "No token."}})
+            return self._reply(*fake_arm.serve(d.arm, method, self.path, json.loads(raw) if raw else None))
         if path.startswith("/v1.0/"):
             caller = _caller(d, self.headers.get("Authorization", ""))
             if caller is None:

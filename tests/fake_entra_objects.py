@@ -2,7 +2,8 @@
 applications (with owners and passwords), service principals, users and domains. fake_entra.py routes
 Graph calls here that its own routes do not serve.
 
-Modelled on what az 2.91 sends (azure-cli role/_msgrpah/_graph_client.py and role/custom.py): filters
+Modelled on what az 2.91 sends (azure-cli role/_msgrpah/_graph_client.py and role/custom.py), including
+an application's federated identity credentials (`application_federated_identity_credential_*`): filters
 `startswith(displayName,'X')`, `appId eq 'X'` and `servicePrincipalNames/any(c:c eq 'X')`; owners added
 by `POST .../owners/$ref` with an `@odata.id`; `addPassword` returning `secretText`. Graph's own
 answers where az relies on them: 409 for a second service principal of one app, 400 for an owner
@@ -75,6 +76,8 @@ def _application_part(d: Any, app: dict[str, Any], part: str, method: str, body:
                                "following modified properties: 'owners'.")
         app["_owners"].append(owner)
         return 204, {}
+    if part.startswith("/federatedIdentityCredentials"):
+        return _federated_credential(app, part.removeprefix("/federatedIdentityCredentials").lstrip("/"), method, body)
     if part == "/addPassword" and method == "POST":
         wanted = (body or {}).get("passwordCredential") or {}
         secret = f"fake~{uuid.uuid4().hex}"
@@ -84,6 +87,31 @@ def _application_part(d: Any, app: dict[str, Any], part: str, method: str, body:
         app["passwordCredentials"].append(credential)
         return 200, {**credential, "secretText": secret}
     return 405, _error("Request_BadRequest", f"{method} {part} is not served by the fake")
+
+
+def _federated_credential(app: dict[str, Any], key: str, method: str, body: Any) -> Answer:
+    """An application's federatedIdentityCredentials (Graph v1.0, federatedIdentityCredential): addressed by
+    ID or name; a name is unique per application, and so is an (issuer, subject) pair."""
+    credentials: list[dict[str, Any]] = app.setdefault("_federated", [])
+    if not key and method == "GET":
+        return 200, {"value": credentials}
+    if not key and method == "POST":
+        wanted = body or {}
+        if any(c["name"] == wanted.get("name") or (c["issuer"], c["subject"]) == (wanted.get("issuer"),
+                                                                                 wanted.get("subject"))
+               for c in credentials):
+            return 409, _error("Request_MultipleObjectsWithSameKeyValue",
+                               "FederatedIdentityCredential with the same name or issuer and subject already exists.")
+        credential = {"id": str(uuid.uuid4()), "description": None, **wanted}
+        credentials.append(credential)
+        return 201, credential
+    found = [c for c in credentials if key in (c["id"], c["name"])]
+    if not found:
+        return 404, _error("Request_ResourceNotFound", f"Resource '{key}' does not exist.")
+    if method == "PATCH":
+        found[0].update(body or {})
+        return 204, {}
+    return (200, found[0]) if method == "GET" else (405, _error("Request_BadRequest", f"{method} is not served"))
 
 
 def _new_application(d: Any, body: dict[str, Any], caller: str | None) -> dict[str, Any]:

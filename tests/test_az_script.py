@@ -17,13 +17,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEPLOYER_APP, DEPLOYER_SECRET, GRAPH_ROLES, GRAPH_SCOPES, ROOT, SECURE, SKYPE_SCOPES
+from conftest import (
+    AZ,
+    AZ_CLI_APP,
+    DEPLOYER_APP,
+    DEPLOYER_SECRET,
+    GRAPH_ROLES,
+    GRAPH_SCOPES,
+    ROOT,
+    SECURE,
+    SKYPE_SCOPES,
+    az_signed_in,
+)
 from fake_entra import App, FakeEntra, Fault, User
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
 
-AZ = ROOT / ".cache" / "azure-cli" / "bin" / "az"
-AZ_CLI_APP = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # the Azure CLI's own public client
 ADMIN = User("admin@contoso.com", "Adm1n-Pa55word!")
 SYNC_USER = "sync@contoso.com"
 SYNC_PASSWORD = "Sync-Us3r-Pa55word!"
@@ -40,21 +49,7 @@ def az_tenant(fake: FakeEntra, tmp_path: Path):
     d.users[ADMIN.upn] = ADMIN
     d.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
     d.add_resource_api(MICROSOFT_GRAPH, GRAPH_SCOPES, GRAPH_ROLES)
-    config_dir = tmp_path / "azure-config"
-    config_dir.mkdir(mode=0o700)
-    env = {"AZURE_CONFIG_DIR": str(config_dir), "REQUESTS_CA_BUNDLE": str(fake.ca_path), "HOME": str(tmp_path),
-           "PATH": f"{AZ.parent}:/usr/bin:/bin", "AZURE_CORE_COLLECT_TELEMETRY": "false"}
-    for args in (["cloud", "register", "--name", "Fake", "--skip-endpoint-discovery",
-                  "--endpoint-active-directory", fake.url,
-                  "--endpoint-active-directory-resource-id", "https://management.core.windows.net/",
-                  "--endpoint-management", "https://management.core.windows.net/",
-                  "--endpoint-resource-manager", f"{fake.arm_url}/",
-                  "--endpoint-microsoft-graph-resource-id", f"{fake.url}/"],
-                 ["cloud", "set", "--name", "Fake"], ["config", "set", "core.instance_discovery=false"],
-                 ["login", "-u", ADMIN.upn, "-p", ADMIN.password, "--allow-no-subscriptions", "--tenant",
-                  d.tenant_id]):
-        done = subprocess.run([str(AZ), *args], env=env, capture_output=True, text=True, timeout=120, check=False)
-        assert done.returncode == 0, done.stderr
+    env = az_signed_in(fake, tmp_path, ADMIN.upn, ADMIN.password)
     return fake, env
 
 
