@@ -193,7 +193,7 @@ def load_settings(
             r.problems.append(f"{excerpt(key)}: unknown namespace '{excerpt(namespace)}' (did you mean "
                               f"'{NAMESPACE}:{excerpt(name)}'?); correct the key's namespace")
     # Stack values may come from a pull request: none may become a CI command or an az file read.
-    r.problems += value_problems(values, secret_keys=[f"{NAMESPACE}:{k}" for k in SECRET_KEYS], az_namespace=NAMESPACE)
+    unsafe = value_problems(values, secret_keys=[f"{NAMESPACE}:{k}" for k in SECRET_KEYS], az_namespace=NAMESPACE)
 
     profile = cast(Profile, r.choice("profile", PROFILES))
     display_name = r.get("displayName").strip()
@@ -246,8 +246,9 @@ def load_settings(
     protect = r.boolean("protect")
     post_deploy = r.boolean("postDeploy")
     public_client = r.boolean("publicClient", profile_defaults["publicClient"])
-    if r.problems:
-        raise ConfigError(r.problems)
+    if unsafe or r.problems:  # one line per key: its own rule's where it has one (values quoted escaped)
+        named = {line.split(": ", 1)[0] for line in r.problems}
+        raise ConfigError([line for line in unsafe if line.split(": ", 1)[0] not in named] + r.problems)
     assert sync_user is not None and secrets is not None and password is not None
     return Settings(
         profile=profile, display_name=display_name, sign_in_audience=audience,
