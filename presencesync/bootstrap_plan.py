@@ -2,7 +2,8 @@
 from the profiles the stacks use, and which customer tenants must consent.
 
 The deployer (`pulumi up` in every customer tenant) needs Microsoft Graph application permissions for
-what the program declares: the application and its service principal always, delegated consent
+what the program declares and the preflight reads: the application and its service principal and the
+tenant's sign-in and app management policies always, delegated consent
 (oauth2PermissionGrants) when a profile requests delegated scopes, app role assignments when a profile
 requests application permissions, and the sync user's account, group and licence when a stack creates it.
 The read-only preview identity (a pull request's `pulumi preview` after approval) only reads the same
@@ -24,7 +25,9 @@ from presencesync.errors import PresenceSyncError
 from presencesync.permissions import PROFILE_NAMES, PROFILES, Profile
 from presencesync.project_config import stack_settings
 
-ALWAYS = ("Application.ReadWrite.All", "User.Read.All", "Domain.Read.All")
+# Policy.Read.All: the preflight reads the tenant's app management policies, security defaults and
+# Conditional Access before `pulumi up`; without it those checks are reported unread.
+ALWAYS = ("Application.ReadWrite.All", "User.Read.All", "Domain.Read.All", "Policy.Read.All")
 DELEGATED_CONSENT = "DelegatedPermissionGrant.ReadWrite.All"
 APP_ROLE_CONSENT = "AppRoleAssignment.ReadWrite.All"
 SYNC_USER_CREATION = ("User.ReadWrite.All", "Group.ReadWrite.All", "LicenseAssignment.ReadWrite.All")

@@ -118,6 +118,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="read-only drift check: exit 2 with one line per drifted item")
     after.set_defaults(run=_post_deploy)
 
+    first = commands.add_parser("preflight", help="read what the tenant will refuse, before pulumi up (read-only)")
+    _stack_source(first, required=True)
+    first.add_argument("--outputs", metavar="FILE", type=Path,
+                       help="stack outputs as JSON, to tell the stack's own application (default: pulumi stack "
+                            "output --json)")
+    first.set_defaults(run=_preflight)
+
     adopt_cmd = commands.add_parser("adopt", help="write a pulumi import file for a registration made by hand")
     _stack_source(adopt_cmd, required=True)
     adopt_cmd.add_argument("--display-name", metavar="NAME",
@@ -366,6 +373,28 @@ def _post_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _preflight(args: argparse.Namespace) -> int:
+    from presencesync import preflight
+
+    settings, _, _ = _settings(args)
+    name = _stack_name(args)
+    try:
+        outputs = _stack_outputs(args, name, show_secrets=False)
+        own = preflight.OwnApplication(True, outputs.get("applicationObjectId") or None)
+    except UserError as why:  # e.g. no pulumi CLI yet: the application of the same name may be the stack's own
+        print(f"preflight: the stack's outputs cannot be read ({why})", file=sys.stderr)
+        own = preflight.OwnApplication(False)
+    env = _stack_deployer(name, settings).env  # signs in to the stack's own tenant, as post-deploy does
+    findings, round_trips = preflight.run(settings, own, now=datetime.now(UTC), env=env)
+    for finding in findings:
+        print(finding.line(), file=sys.stderr)
+    if any(f.stop for f in findings):
+        return EXIT_ERROR
+    print(f"preflight: nothing in the tenant refuses stack {name} ({len(findings)} warning(s); {round_trips} Graph "
+          "round trip(s))", file=sys.stderr)
+    return EXIT_OK
+
+
 def _adopt(args: argparse.Namespace) -> int:
     from presencesync import adopt
     from presencesync.clouds import endpoints_for
@@ -482,7 +511,7 @@ def _bootstrap_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _stack_outputs(args: argparse.Namespace, stack: str) -> dict[str, Any]:
+def _stack_outputs(args: argparse.Namespace, stack: str, show_secrets: bool = True) -> dict[str, Any]:
     if args.outputs:
         try:
             text = args.outputs.read_text(encoding="utf-8")
@@ -490,7 +519,8 @@ def _stack_outputs(args: argparse.Namespace, stack: str) -> dict[str, Any]:
             raise UserError(f"--outputs {args.outputs}: cannot be read ({error.strerror})") from None
     else:
         try:
-            done = subprocess.run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
+            done = subprocess.run(["pulumi", "stack", "output", "--json", *(["--show-secrets"] * show_secrets),
+                                   "--stack", stack],
                                   capture_output=True, text=True, cwd=args.project_dir, check=False, timeout=300)
         except FileNotFoundError:
             raise UserError("the pulumi CLI is not installed; install it, or pass --outputs FILE") from None

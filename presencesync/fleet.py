@@ -173,6 +173,8 @@ def stack_runner(action: str, project_dir: Path, policy_pack: Path | None) -> Ca
             if action == "preview":
                 return _changed(name, stack.preview(policy_packs=packs, on_event=log.on_event).change_summary, log)
             if action == "up":
+                if refused := _preflight(name, stack, project_dir, env):  # before anything is created
+                    return TenantRun(name, FAILED, details=refused)
                 summary = stack.up(policy_packs=packs, on_event=log.on_event).summary
                 return _changed(name, summary.resource_changes or {}, log)
             return _drift(name, stack, project_dir, env, log)
@@ -197,6 +199,17 @@ def _real_changes(changes: Mapping[Any, int]) -> dict[str, int]:
     """The operations that change something; keys may be the SDK's OpType (a str enum) or plain strings."""
     plain = {str(getattr(op, "value", op)): count for op, count in changes.items()}
     return {op: count for op, count in plain.items() if op != "same" and count}
+
+
+def _preflight(name: str, stack: Any, project_dir: Path, env: Mapping[str, str]) -> tuple[str, ...]:
+    """What the tenant would refuse, read with the stack's deployer: its lines when anything is refused."""
+    from presencesync import preflight
+
+    settings, _, _ = stack_settings(stack_path(name, project_dir), name, datetime.now(UTC))
+    application = stack.outputs().get("applicationObjectId")  # the stack's own, whose name is no clash
+    own = preflight.OwnApplication(True, str(application.value) if application else None)
+    findings, _ = preflight.run(settings, own, now=datetime.now(UTC), env=env)
+    return tuple(f.line() for f in findings) if any(f.stop for f in findings) else ()
 
 
 def _drift(name: str, stack: Any, project_dir: Path, env: Mapping[str, str], log: EngineLog) -> TenantRun:

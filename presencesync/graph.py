@@ -82,6 +82,7 @@ class Call:
     url: str
     body: dict[str, Any] | None = None
     what: str = ""  # names the step in errors
+    once: bool = False  # never resent (a resource throttled per tenant with no Retry-After): read() answers as is
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,33 @@ class Graph:
                                 retry_after)
         raise AssertionError("unreachable")
 
+    def read(self, calls: list[Call]) -> list[Answer]:
+        """Read through `$batch` (in chunks of 20) and answer every call, failures included, for the caller
+        to report one by one; 429/5xx are resent within the deadline, except calls marked `once`."""
+        answers: dict[int, Answer] = {}
+        pending = list(range(len(calls)))
+        for attempt in itertools.count():
+            retry: list[int] = []
+            retry_after: float | None = None
+            for chunk in (pending[i:i + BATCH_LIMIT] for i in range(0, len(pending), BATCH_LIMIT)):
+                body = {"requests": [_batch_item(i, calls[i]) for i in chunk]}
+                outer = self.send(Call("POST", "/$batch", body, what="$batch"))
+                for item in outer.body.get("responses", []):
+                    index = int(item["id"])
+                    answers[index] = Answer(int(item["status"]), item.get("body") or {})
+                    if _retryable(answers[index], False) and not calls[index].once:
+                        retry.append(index)
+                        hint = _retry_after((item.get("headers") or {}).get("Retry-After"))
+                        retry_after = max(retry_after or 0.0, hint) if hint is not None else retry_after
+            if not retry:
+                return [answers[i] for i in range(len(calls))]
+            pending = sorted(retry)
+            try:
+                self.deadline.pause(attempt, f"{len(retry)} of the batched reads were not answered yet", retry_after)
+            except DeadlineExceededError:
+                return [answers[i] for i in range(len(calls))]  # the caller reports what stayed unanswered
+        raise AssertionError("unreachable")
+
     def _http(self, method: str, url: str, body: dict[str, Any] | None) -> requests.Response:
         timeout = max(1.0, min(30.0, self.deadline.remaining()))
         response = self.session.request(method, self.root + url, json=body, timeout=timeout, headers={
@@ -198,3 +226,42 @@ def admin_consent_grants(client: str) -> str:
     """The Graph query for a client service principal's admin-consent (AllPrincipals) grants."""
     literal = client.replace("'", "''")  # OData doubles a quote inside a string literal
     return "/oauth2PermissionGrants?$filter=" + quote(f"clientId eq '{literal}' and consentType eq 'AllPrincipals'")
+
+
+# What the preflight reads (Microsoft Graph v1.0; each page names the permission it needs).
+DEFAULT_APP_MANAGEMENT_POLICY = "/policies/defaultAppManagementPolicy"  # tenantAppManagementPolicy: Get
+SECURITY_DEFAULTS = "/policies/identitySecurityDefaultsEnforcementPolicy"  # identitySecurityDefaults...: Get
+CONDITIONAL_ACCESS_POLICIES = "/identity/conditionalAccess/policies"  # conditionalAccessRoot: List policies
+MY_MEMBERSHIPS = "/me/transitiveMemberOf?$select=id,displayName,roleTemplateId&$top=999"  # groups and roles
+
+
+def service_principal(app_id: str, fields: str) -> str:
+    return f"/servicePrincipals(appId='{app_id}')?$select={fields}"
+
+
+def app_role_assignments(service_principal_id: str) -> str:
+    """The app roles assigned to a service principal (what a client-credentials token carries)."""
+    return f"/servicePrincipals/{service_principal_id}/appRoleAssignments"
+
+
+def application(object_id: str) -> str:
+    return f"/applications/{object_id}?$select=id,appId,displayName,createdDateTime"
+
+
+def app_management_policies(object_id: str) -> str:
+    """The appManagementPolicy assigned to an application (at most one), which overrides the tenant's default."""
+    return f"/applications/{object_id}/appManagementPolicies"
+
+
+def applications_named(display_name: str) -> str:
+    name = quote(f"displayName eq '{display_name.replace(chr(39), chr(39) * 2)}'")
+    return f"/applications?$filter={name}&$select=id,appId,displayName,createdDateTime"
+
+
+def user(user_principal_name: str, fields: str) -> str:
+    return f"/users/{quote(user_principal_name, safe='@')}?$select={fields}"
+
+
+def memberships(user_principal_name: str) -> str:
+    """A user's groups and directory roles, direct and through groups."""
+    return f"/users/{quote(user_principal_name, safe='@')}/transitiveMemberOf?$select=id&$top=999"

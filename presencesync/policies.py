@@ -19,11 +19,10 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationPolicy
 
-from presencesync.config import NEVER_EXPIRES, parse_rfc3339
+from presencesync.config import NEVER_EXPIRES
 from presencesync.names import APP_ROLE_ASSIGNMENT, APPLICATION, DELEGATED_GRANT, PASSWORD, PERSONAL_AUDIENCES
 from presencesync.permissions import PROFILES, Profile
-
-MAX_SECRET_LIFETIME = timedelta(days=2 * 365 + 1)  # two years, a leap day included
+from presencesync.secret_lifetime import TWO_YEARS, SecretSpan, secret_span
 
 Validate = Callable[[Any, ReportViolation], None]
 # The IDs a profile's permissions have in the tenant: (resource app ID, "Scope" or "Role") -> IDs. The
@@ -55,34 +54,33 @@ def no_personal_accounts(args: Any, report: ReportViolation) -> None:
 
 
 def secret_at_most_two_years(args: Any, report: ReportViolation) -> None:
-    if args.resource_type != PASSWORD:
+    """One rule for every client secret, the never-expiring one included: a secret that outlives two
+    years is the same risk however far out its end is (the preflight counts lifetimes the same way)."""
+    if args.resource_type != PASSWORD or args.get_config().get("allowLongLived"):
         return
-    lifetime = _lifetime(args.props)
-    if lifetime is not None and lifetime > MAX_SECRET_LIFETIME:
-        report(f"the client secret lives {lifetime.days} days (until {args.props.get('endDate') or 'its end'}), more "
-               "than two years; use secretExpiry 1y or 2y, or secretRotationDays", None)
+    span = _span(args.props)
+    if span is None or span.fits(TWO_YEARS):
+        return
+    end = args.props.get("endDate")
+    lives = ("never expires (secretExpiry: never, until 2100-12-31)" if end == NEVER_EXPIRES else
+             f"lives {span.lifetime.days} days (until {end or 'its end'})")
+    report(f"the client secret {lives}, more than two years; use secretExpiry 1y or 2y (or a date within two "
+           "years), or secretRotationDays; a stack that must keep a longer-lived secret sets this policy's "
+           "allowLongLived: true", None)
 
 
-def _lifetime(props: Mapping[str, Any]) -> timedelta | None:
-    """How long a secret lives: from endDate, or from endDateRelative (a Go duration such as 43800h);
-    None for one that never expires (the advisory policy below says so)."""
+def _span(props: Mapping[str, Any]) -> SecretSpan | None:
+    """A secret's span: from endDate, or from endDateRelative (a Go duration such as 43800h)."""
+    now = datetime.now(UTC)
     relative = props.get("endDateRelative")
     if relative:
         found = _DURATION.fullmatch(str(relative))
         if not found or not any(found.groups()):
-            return timedelta.max  # not a duration the provider would read: not shown to be short
+            return SecretSpan(now, datetime.max.replace(tzinfo=UTC))  # not a duration the provider reads
         hours, minutes, seconds = (float(part or 0) for part in found.groups())
-        return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+        return SecretSpan(now, now + timedelta(hours=hours, minutes=minutes, seconds=seconds))
     end = props.get("endDate")
-    if end in (None, NEVER_EXPIRES):
-        return None
-    start = parse_rfc3339(props["startDate"]) if props.get("startDate") else datetime.now(UTC)
-    return parse_rfc3339(str(end)) - start
-
-
-def secret_never_expires(args: Any, report: ReportViolation) -> None:
-    if args.resource_type == PASSWORD and args.props.get("endDate") == NEVER_EXPIRES:
-        report("the client secret never expires (secretExpiry: never); prefer 2y or secretRotationDays", None)
+    return None if end is None else secret_span(props.get("startDate") or None, str(end), now)
 
 
 def implicit_grant_only_for_ucwa(args: Any, report: ReportViolation) -> None:
@@ -186,10 +184,10 @@ def policies(deployer: Callable[[], str], tenant_ids: TenantIds) -> list[Resourc
                 {"allowMultiTenant": {"type": "boolean", "default": False}})),
         ResourceValidationPolicy("no-personal-accounts", "Never a personal-account audience.",
                                  no_personal_accounts, mandatory),
-        ResourceValidationPolicy("secret-at-most-two-years", "Client secrets live at most two years.",
-                                 secret_at_most_two_years, mandatory),
-        ResourceValidationPolicy("secret-never-expires", "Warns about a secret that never expires.",
-                                 secret_never_expires, advisory),
+        ResourceValidationPolicy(
+            "secret-at-most-two-years", "Client secrets live at most two years, never-expiring ones included.",
+            secret_at_most_two_years, mandatory, PolicyConfigSchema(
+                {"allowLongLived": {"type": "boolean", "default": False}})),
         ResourceValidationPolicy("implicit-grant-only-for-ucwa", "Implicit grant only where the profile needs it.",
                                  implicit_grant_only_for_ucwa, mandatory),
         ResourceValidationPolicy("public-client-only-for-ucwa", "Public client only where the profile needs it.",

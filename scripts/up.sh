@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up and deploy one tenant: scripts/up.sh STACK, on a local file backend unless
 # PULUMI_BACKEND_URL says otherwise. Creates .venv and validates the stack offline first (that needs no
-# CLI), then finds or installs a Pulumi CLI new enough for the post-deploy hook (scripts/pulumi_cli.sh)
-# and runs pulumi up.
+# CLI), then finds or installs a Pulumi CLI new enough for the post-deploy hook (scripts/pulumi_cli.sh),
+# reads with the deployer's credentials what the tenant would refuse (preflight: it stops here, before
+# anything is created) and runs pulumi up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stack="${1:?usage: bash scripts/up.sh STACK (make the stack with python -m presencesync new-tenant)}"
@@ -27,4 +28,5 @@ echo "up.sh: using $pulumi ($("$pulumi" version))" >&2
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$HOME/.presencesync-state}"
 [[ "$PULUMI_BACKEND_URL" == file://* ]] && mkdir -p "${PULUMI_BACKEND_URL#file://}"
 "$pulumi" stack select --create "$stack"
+.venv/bin/python -m presencesync preflight --stack "$stack"
 "$pulumi" up --stack "$stack"

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fake_entra import App, FakeEntra, RealmPortUnavailableError  # noqa: E402
+from fake_entra import App, FakeEntra, RealmPortUnavailableError, User  # noqa: E402
 
 from presencesync.offline_plan import Plan, ResourceApi, TenantFacts, run_program  # noqa: E402
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE  # noqa: E402
@@ -156,6 +157,32 @@ def tenant(fake: FakeEntra) -> FakeEntra:
     d.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
     d.add_resource_api(MICROSOFT_GRAPH, {"User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d"})
     return fake
+
+
+# What the README's Prerequisites give a deploying service principal, and Policy.Read.All for the preflight.
+DEPLOYER_PERMISSIONS = ("Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All", "User.Read.All",
+                        "Domain.Read.All", "AppRoleAssignment.ReadWrite.All", "User.ReadWrite.All",
+                        "Group.ReadWrite.All", "LicenseAssignment.ReadWrite.All", "Policy.Read.All")
+
+
+def deployer_may_deploy(fake: FakeEntra) -> None:
+    """The fake's deployer app (named apart from the stack's app) gets every Graph permission the README
+    lists and Policy.Read.All: what the preflight checks of the deployer then holds."""
+    d = fake.directory
+    d.apps[DEPLOYER_APP].display_name = "Partner deployer"
+    graph = d.service_principals[MICROSOFT_GRAPH]
+    for role in DEPLOYER_PERMISSIONS:
+        graph["appRoles"].append({"value": role, "id": str(uuid.uuid4()), "allowedMemberTypes": ["Application"]})
+        d.add_role_assignment(DEPLOYER_APP, MICROSOFT_GRAPH, role)
+
+
+@pytest.fixture
+def clean_tenant(tenant: FakeEntra) -> FakeEntra:
+    """conftest's tenant with a licensed sync user and a deployer that may deploy: a tenant where preflight
+    finds nothing."""
+    tenant.directory.users[UPN] = User(UPN, PASSWORD)
+    deployer_may_deploy(tenant)
+    return tenant
 
 
 # Debian's headless Chromium, driven by Playwright (which downloads no browser of its own), for the

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import fake_arm
 import fake_entra_objects
+import fake_entra_policies
 import trustme
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -54,6 +55,9 @@ class User:
     licensed: bool = True
     sign_in_error: int | None = None  # an AADSTS code every password sign-in gets
     availability: str = "Available"  # Teams presence
+    enabled: bool = True  # accountEnabled
+    groups: list[str] = field(default_factory=list)  # IDs of the groups it is in
+    roles: list[str] = field(default_factory=list)  # template IDs of its Entra directory roles
 
 
 @dataclass
@@ -66,6 +70,7 @@ class App:
     public_client: bool = True
     end_date: str = "2100-12-31T00:00:00Z"
     first_party: bool = False  # Microsoft's own client (the Azure CLI): pre-consented, gets refresh tokens
+    created: str = "2024-01-01T00:00:00Z"  # createdDateTime
 
 
 @dataclass
@@ -108,6 +113,13 @@ class Directory:
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user principal name
         self.arm = fake_arm.Arm(tenant_id)  # Resource Manager, for the bootstrap script
         self.latency = 0.0  # seconds each answer is held back: a network's round trip, for the benchmark
+        # Policies (fake_entra_policies.py): the tenant's default app management policy, custom ones by ID and
+        # which application (object ID) each is assigned to, security defaults, Conditional Access.
+        self.default_app_policy = fake_entra_policies.default_app_management_policy()
+        self.app_policies: dict[str, dict[str, Any]] = {}
+        self.policy_assignments: dict[str, str] = {}
+        self.security_defaults = False
+        self.ca_policies: list[dict[str, Any]] = []
 
     def add_resource_api(self, app_id: str, scopes: dict[str, str], roles: dict[str, str] | None = None) -> str:
         object_id = str(uuid.uuid4())
@@ -334,13 +346,13 @@ def _token(d: Directory, form: dict[str, list[str]]) -> tuple[int, dict[str, Any
             return 200, _first_party_answer(d, app, user, field_.get("scope", ""))
         if not _consented(d, app, field_.get("scope", "")):
             return _aadsts(65001)
-        return 200, _token_answer(d, f"user:{user.upn}", oid=user.id)
+        return 200, _token_answer(d, f"user:{user.upn}", oid=user.id, scope=field_.get("scope", ""))
 
 
 def _first_party_answer(d: Directory, app: App, user: User, scope: str) -> dict[str, Any]:
     """What Entra answers a first-party public client (the Azure CLI): an access token, and for msal's
     account cache an id token and client_info, and a refresh token for the other resources' tokens."""
-    answer = _token_answer(d, f"user:{user.upn}", oid=user.id)
+    answer = _token_answer(d, f"user:{user.upn}", oid=user.id, scope=scope)
     now = int(time.time())
     id_claims = {"aud": app.client_id, "iss": f"https://login.microsoftonline.com/{d.tenant_id}/v2.0", "iat": now,
                  "nbf": now, "exp": now + 3600, "oid": user.id, "sub": user.id, "tid": d.tenant_id,
@@ -369,11 +381,14 @@ def _consented(d: Directory, app: App, scope: str) -> bool:
     return True
 
 
-def _token_answer(d: Directory, subject: str, roles: list[str] | None = None, oid: str | None = None
-                  ) -> dict[str, Any]:
+def _token_answer(d: Directory, subject: str, roles: list[str] | None = None, oid: str | None = None,
+                  scope: str | None = None) -> dict[str, Any]:
     """A JWT-shaped access token, as Entra issues for Graph (unsigned here: nothing verifies it). Its
-    `oid` is the caller's object ID: the user's, or for an app the object ID of its service principal."""
+    `oid` is the caller's object ID: the user's, or for an app the object ID of its service principal; a
+    delegated token carries the granted scopes in `scp` (only user tokens do: Entra's access token claims)."""
     claims: dict[str, Any] = {"sub": subject, "tid": d.tenant_id, "jti": str(uuid.uuid4())}
+    if scope is not None:
+        claims["scp"] = " ".join(s.rpartition("/")[2] for s in scope.split() if "/" in s) or "User.Read"
     if oid:
         claims["oid"] = oid
     if roles:
@@ -474,9 +489,11 @@ def _graph(d: Directory, claims: dict[str, Any], method: str, url: str, body: An
             name = re.findall(r"displayName eq '([^']+)'", query.get("$filter", [""])[0])
             apps = [a for a in d.apps.values() if not name or a.display_name == name[0]]
             return 200, {"value": [{"id": a.object_id, "appId": a.client_id, "displayName": a.display_name,
+                                    "createdDateTime": a.created,
                                     "passwordCredentials": [{"keyId": str(uuid.uuid5(uuid.NAMESPACE_OID, secret)),
                                                              "displayName": "made by hand", "endDateTime": a.end_date}
                                                             for secret in sorted(a.secrets)]}
                                    for a in apps]}
-        answer = fake_entra_objects.serve(d, claims, method, path, query, body)
+        answer = fake_entra_policies.serve(d, claims, method, path, query, body) or \
+            fake_entra_objects.serve(d, claims, method, path, query, body)
     return answer or (404, _graph_error("Request_ResourceNotFound", f"{method} {path} is not served by the fake"))

@@ -17,6 +17,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import fake_entra_policies
+
 Answer = tuple[int, dict[str, Any]]
 
 
@@ -80,6 +82,8 @@ def _application_part(d: Any, app: dict[str, Any], part: str, method: str, body:
         return _federated_credential(app, part.removeprefix("/federatedIdentityCredentials").lstrip("/"), method, body)
     if part == "/addPassword" and method == "POST":
         wanted = (body or {}).get("passwordCredential") or {}
+        if refused := fake_entra_policies.password_refusal(d, app["id"], app["createdDateTime"], wanted):
+            return refused
         secret = f"fake~{uuid.uuid4().hex}"
         credential = {"keyId": str(uuid.uuid4()), "displayName": wanted.get("displayName"),
                       "startDateTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -119,7 +123,8 @@ def _new_application(d: Any, body: dict[str, Any], caller: str | None) -> dict[s
            "signInAudience": "AzureADMyOrg", "isFallbackPublicClient": None, "requiredResourceAccess": [],
            "web": {"redirectUris": [], "logoutUrl": None,
                    "implicitGrantSettings": {"enableAccessTokenIssuance": False, "enableIdTokenIssuance": False}},
-           "passwordCredentials": [], "keyCredentials": [], "_owners": [caller] if caller else []}
+           "passwordCredentials": [], "keyCredentials": [], "_owners": [caller] if caller else [],
+           "createdDateTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     app.update(body)
     d.applications[app["id"]] = app
     return app
@@ -158,8 +163,13 @@ def _user(d: Any, key: str) -> Any:
 
 
 def _user_json(user: Any) -> dict[str, Any]:
+    # A licence's plans as Graph lists them in assignedPlans: Teams is service TeamspaceAPI, Skype for
+    # Business Online MicrosoftCommunicationsOnline.
+    plans = [{"capabilityStatus": "Enabled", "service": service, "servicePlanId": str(uuid.uuid5(uuid.NAMESPACE_OID,
+                                                                                                  service))}
+             for service in ("exchange", "TeamspaceAPI", "MicrosoftCommunicationsOnline")] if user.licensed else []
     return {"@odata.type": "#microsoft.graph.user", "id": user.id, "userPrincipalName": user.upn,
-            "displayName": user.upn.split("@")[0]}
+            "displayName": user.upn.split("@")[0], "accountEnabled": user.enabled, "assignedPlans": plans}
 
 
 def _matches(item: dict[str, Any], filter_: str) -> bool:

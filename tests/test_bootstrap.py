@@ -29,7 +29,7 @@ CUSTOMERS = {"customer-a": "11111111-1111-4111-8111-111111111111",
 ADMIN_GROUP = "33333333-3333-4333-8333-333333333333"
 # Graph's application permissions, named; the IDs are the fake's own (the script must read them by name).
 GRAPH_APP_ROLES = {name: str(uuid.uuid5(uuid.NAMESPACE_URL, name)) for name in (
-    "Application.ReadWrite.All", "User.Read.All", "Domain.Read.All", "DelegatedPermissionGrant.ReadWrite.All",
+    "Application.ReadWrite.All", "User.Read.All", "Domain.Read.All", "Policy.Read.All", "DelegatedPermissionGrant.ReadWrite.All",
     "AppRoleAssignment.ReadWrite.All", *SYNC_USER_CREATION, *PREVIEW_ROLES, "Presence.ReadWrite.All", "Mail.Send")}
 ARGS = ("--location", "westeurope", "--storage-account", "partnerstate", "--key-vault", "partner-kv",
         "--github", "partner/gitops", "--admin-group", ADMIN_GROUP,

@@ -17,9 +17,10 @@ from presencesync.bootstrap_plan import deployer_roles
 KEY_VAULT_SECRET = {"secure": "v1:yNulcsuiSG9uBpaB:mG4FbUFZOtPVJ1HrQUbeubzZkrOjd8mboMV1Kux3jDBxu1l32RM="}  # v1: with encryptedkey
 
 README_LIST = {  # the deployer's permissions as README "Prerequisites" states them
-    "ucwa": {"Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All", "User.Read.All", "Domain.Read.All"},
+    "ucwa": {"Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All", "User.Read.All", "Domain.Read.All",
+             "Policy.Read.All"},
     "graph": {"Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All", "User.Read.All", "Domain.Read.All",
-              "AppRoleAssignment.ReadWrite.All"}}
+              "Policy.Read.All", "AppRoleAssignment.ReadWrite.All"}}
 SYNC_USER = {"User.ReadWrite.All", "Group.ReadWrite.All", "LicenseAssignment.ReadWrite.All"}
 
 

@@ -183,11 +183,18 @@ def test_check_runs_the_policy_pack_mandatory_as_errors_advisory_as_warnings(tmp
     errors = refused.stderr.splitlines()
     assert any(e.startswith("error: policy single-tenant-audience (application): ") for e in errors)
     assert any(e.startswith("error: policy secret-at-most-two-years (client-secret): ") for e in errors)
-    warned = run("check", "--config", str(write_stack(tmp_path, {**base, "presencesync:secretExpiry": "never"})))
+    never = run("check", "--config", str(write_stack(tmp_path, {**base, "presencesync:secretExpiry": "never"})))
+    assert never.returncode == 1  # as a date 3.5 years out: one rule, one level
+    assert never.stderr.startswith("error: policy secret-at-most-two-years (client-secret): the client secret never")
+    warned = run("check", "--config", str(write_stack(tmp_path, {**base, "presencesync:profile": "graph",
+                                                                 "presencesync:publicClient": True})))
     assert warned.returncode == 0
-    assert warned.stderr.startswith("warning: policy secret-never-expires (client-secret): ")
+    assert warned.stderr.startswith("warning: policy public-client-only-for-ucwa (application): ")
     config = tmp_path / "policy-config.json"
-    config.write_text(json.dumps({"single-tenant-audience": {"allowMultiTenant": True}}))
+    config.write_text(json.dumps({"single-tenant-audience": {"allowMultiTenant": True},
+                                  "secret-at-most-two-years": {"allowLongLived": True}}))
+    assert run("check", "--config", str(write_stack(tmp_path, {**base, "presencesync:secretExpiry": "never"})),
+               "--policy-pack-config", str(config)).returncode == 0
     allowed = run("check", "--config", str(write_stack(tmp_path, {
         **base, "presencesync:signInAudience": "AzureADMultipleOrgs"})), "--policy-pack-config", str(config))
     assert allowed.returncode == 0, allowed.stderr

@@ -18,10 +18,12 @@ from conftest import (
     TENANT_ID,
     UPN,
     consent,
+    deployer_env,
     outputs,
     run,
 )
 from fake_entra import App, FakeEntra, User
+from fake_entra_policies import default_app_management_policy, restriction
 
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
 
@@ -115,15 +117,17 @@ def test_one_at_a_time_and_stack_glob(tmp_path):
     assert bad.returncode == 64 and "'0' is not a whole number of 1 or more" in bad.stderr  # never 2 (drift)
 
 
-def test_up_reports_the_changes_it_made(tmp_path):
+def test_up_reports_the_changes_it_made(clean_tenant, tmp_path):
     scenario = {"cust-a": {"changes": {"same": 8, "create": 1}}, "cust-b": {"changes": {"same": 9}}}
     directory = project(tmp_path, scenario)
     # Each stack names its tenant and runs there, whatever the environment's ARM_TENANT_ID says.
     (directory / "Pulumi.cust-a.yaml").write_text(json.dumps({"config": {
         **STACK_CONFIG, "azuread:tenantId": "aaaaaaaa-0000-4000-8000-000000000001"}}))
     done, calls = fleet(tmp_path, directory, "up", "--report", str(tmp_path / "up.json"),
-                        env={"ARM_TENANT_ID": "partner-tenant"})
+                        env={**deployer_env(clean_tenant), "ARM_TENANT_ID": "partner-tenant"})
     assert done.returncode == 0, done.stderr
+    # Each tenant's preflight read the tenant first, as that tenant's deployer: one $batch each.
+    assert len([s for s in clean_tenant.directory.seen if s.path == "/v1.0/$batch"]) == 2
     report = json.loads((tmp_path / "up.json").read_text())
     assert [(t["stack"], t["result"], t["changes"]) for t in report["tenants"]] == [
         ("cust-a", "changes", {"create": 1}), ("cust-b", "ok", {})]
@@ -140,6 +144,24 @@ def test_up_reports_the_changes_it_made(tmp_path):
     (tmp_path / "calls.jsonl").unlink()
     done, calls = fleet(tmp_path, directory, "preview", "--stacks", "cust-b,nobody", env={"ARM_TENANT_ID": "x"})
     assert done.returncode == 0 and {c["stack"] for c in calls if c["argv"][0] == "preview"} == {"cust-b"}
+
+
+def test_up_stops_a_tenant_whose_preflight_finds_a_refusal_and_goes_on(clean_tenant, tmp_path):
+    d = clean_tenant.directory
+    d.default_app_policy = default_app_management_policy(True, restriction("passwordLifetime", "P180D"))
+    scenario = {"cust-a": {"changes": {"same": 8, "create": 1}}, "cust-b": {"changes": {"same": 9}}}
+    directory = project(tmp_path, scenario)
+    (directory / "Pulumi.cust-a.yaml").write_text(json.dumps({"config": {**STACK_CONFIG,
+                                                                        "presencesync:secretExpiry": "2y"}}))
+    (directory / "Pulumi.cust-b.yaml").write_text(json.dumps({"config": {**STACK_CONFIG,
+                                                                        "presencesync:secretRotationDays": 60}}))
+    done, calls = fleet(tmp_path, directory, "up", env=deployer_env(clean_tenant))
+    assert done.returncode == 1
+    report = {t["stack"]: t for t in json.loads((directory / "fleet-up.json").read_text())["tenants"]}
+    assert report["cust-a"]["result"] == "failed" and report["cust-b"]["result"] == "ok"
+    assert report["cust-a"]["details"][0].startswith("error: preflight: app management policy: ")
+    assert [c["stack"] for c in calls if c["argv"][0] == "up"] == ["cust-b"]  # nothing created in cust-a
+    assert d.writes() == []
 
 
 def test_drift_finds_infrastructure_and_sign_in_drift_per_tenant(fake: FakeEntra, tmp_path):
@@ -200,7 +222,7 @@ SECRET_URN = ("urn:pulumi:cust-a::presencesync::presencesync:index:Tenant$azurea
               "::client-secret")
 
 
-def test_a_failed_tenant_says_why_the_engine_failed_it(tmp_path, browser):
+def test_a_failed_tenant_says_why_the_engine_failed_it(tmp_path, browser, clean_tenant):
     scenario = {"cust-a": {"changes": {"same": 7, "update": 1},
                            "resourceError": {"urn": SECRET_URN, "message": AADSTS, "op": "create"}},
                 "cust-b": {"changes": {"same": 9},
@@ -213,7 +235,8 @@ def test_a_failed_tenant_says_why_the_engine_failed_it(tmp_path, browser):
                     "policy": "single-tenant-audience", "pack": "presencesync",
                     "message": "Only single-tenant applications.\nsignInAudience is AzureADMultipleOrgs"}}}
     directory = project(tmp_path, scenario)
-    done, _ = fleet(tmp_path, directory, "up", "--html", str(tmp_path / "page.html"), env={"ARM_TENANT_ID": "t"})
+    done, _ = fleet(tmp_path, directory, "up", "--html", str(tmp_path / "page.html"),
+                    env={**deployer_env(clean_tenant), "ARM_TENANT_ID": "t"})  # its preflight reads a clean tenant
     assert done.returncode == 1, done.stderr
     tenants = {t["stack"]: t for t in json.loads((directory / "fleet-up.json").read_text())["tenants"]}
     cause, cli_line = tenants["cust-a"]["details"]

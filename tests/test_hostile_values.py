@@ -195,6 +195,14 @@ def test_the_grants_filter_doubles_quotes_and_output_ids_must_be_guids():
         Deployed.from_outputs({**outputs, "novus": {**outputs["novus"], "clientId": "../users"}})
 
 
+def test_the_preflight_takes_the_applications_object_id_from_the_outputs_only_as_a_guid():
+    from presencesync.preflight import OwnApplication
+
+    assert OwnApplication(True, GUID).object_id == GUID
+    with pytest.raises(PresenceSyncError, match=r"applicationObjectId .* is not a GUID"):
+        OwnApplication(True, f"{GUID}/owners/$ref?")
+
+
 def test_the_markdown_summary_keeps_each_tenant_on_its_row():
     from presencesync.fleet_page import markdown_summary
 

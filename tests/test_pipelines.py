@@ -569,12 +569,13 @@ def run_ado_step(step: dict[str, Any], cwd: Path, env: dict[str, str]) -> str:
 def tenant_project(fake: FakeEntra, tmp_path: Path, scenario: dict[str, dict[str, Any]]) -> Path:
     """A repository whose stacks are `consent: hook` tenants of the fake (those in `scenario` with its
     azuread:tenantId, plus `no-tenant`, which names none), with the stand-in CLI's scenario beside it."""
-    from conftest import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES
+    from conftest import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES, deployer_may_deploy
 
     d = fake.directory
     d.add_app(App(DEPLOYER_APP, set()))  # signs in by federated credential (client assertion), no secret
     d.add_resource_api(SKYPE_FOR_BUSINESS_ONLINE, SKYPE_SCOPES)
     d.add_resource_api(MICROSOFT_GRAPH, {"User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d"})
+    deployer_may_deploy(fake)  # fleet up's preflight finds nothing in the way
     user = User(UPN, PASSWORD)
     d.users[UPN] = user
     d.add_app(App(CLIENT_ID, {"new-client-secret-value~abc"}, owners={user.id}))

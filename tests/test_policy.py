@@ -4,15 +4,19 @@ itself, served over gRPC as the engine runs it, is in test_policy_pack.py."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import DEPLOYER, GRAPH_ROLES, GRAPH_SCOPES, ROOT, SKYPE_SCOPES
+from conftest import DEPLOYER, GRAPH_ROLES, GRAPH_SCOPES, ROOT, SKYPE_SCOPES, stack_config
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 
 from presencesync import policies
+from presencesync.config import load_settings
 from presencesync.offline_plan import Plan
 from presencesync.permissions import PROFILES
+from presencesync.preflight_findings import Reads
+from presencesync.preflight_secrets import password_restrictions
 
 APPLICATION, PASSWORD = policies.APPLICATION, policies.PASSWORD
 GRAPH_APP = "00000003-0000-0000-c000-000000000000"
@@ -73,10 +77,11 @@ def test_secret_lifetime(plan):
     assert validate(policies.secret_at_most_two_years, PASSWORD, two_years) == []
     long = {**two_years, "endDate": "2040-01-01T00:00:00Z"}
     assert "more than two years" in validate(policies.secret_at_most_two_years, PASSWORD, long)[0]
+    # A secret that never expires outlives two years too: the same rule, the same (mandatory) level.
     never = dict(plan(secretExpiry="never").one(PASSWORD).inputs)
-    assert validate(policies.secret_at_most_two_years, PASSWORD, never) == []  # explicit: only a warning
-    assert "never expires" in validate(policies.secret_never_expires, PASSWORD, never)[0]
-    assert validate(policies.secret_never_expires, PASSWORD, two_years) == []
+    assert "never expires" in validate(policies.secret_at_most_two_years, PASSWORD, never)[0]
+    assert validate(policies.secret_at_most_two_years, PASSWORD, never, {"allowLongLived": True}) == []
+    assert validate(policies.secret_at_most_two_years, PASSWORD, long, {"allowLongLived": True}) == []
     rotated = [dict(r.inputs) for r in plan(secretRotationDays="365").of_type(PASSWORD)]
     assert all(validate(policies.secret_at_most_two_years, PASSWORD, r) == [] for r in rotated)
     # The provider's deprecated endDateRelative (a Go duration) must not get around the limit.
@@ -157,4 +162,21 @@ def test_the_pack_entry_point_builds_the_pack_only_there():
     source = (ROOT / "policy" / "__main__.py").read_text()
     assert "PolicyPack(" in source and "PolicyPack(" not in (ROOT / "presencesync" / "policies.py").read_text()
     names = [p.name for p in policies.policies(lambda: DEPLOYER, tenant_ids)]
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 7
+
+
+@pytest.mark.parametrize("overrides", [{"secretExpiry": "1y"}, {"secretExpiry": "2y"}, {"secretExpiry": "never"},
+                                       {"secretExpiry": "3.5 years out"}, {"secretRotationDays": "365"},
+                                       {"secretRotationDays": "31"}])
+def test_the_pack_and_the_preflight_count_a_lifetime_alike(plan, overrides):
+    """The pack's two-year rule and the preflight's lifetime check against a tenant limit of P2Y agree."""
+    now = datetime.now(UTC)
+    far = (now + timedelta(days=3 * 365 + 182)).strftime("%Y-%m-%dT00:00:00Z")
+    overrides = {k: far if v == "3.5 years out" else v for k, v in overrides.items()}
+    pack_refuses = any(validate(policies.secret_at_most_two_years, PASSWORD, dict(r.inputs))
+                       for r in plan(**overrides).of_type(PASSWORD))
+    limit = {"id": "p", "displayName": "two years", "isEnabled": True, "restrictions": {"passwordCredentials": [
+        {"restrictionType": "passwordLifetime", "maxLifetime": "P2Y", "restrictForAppsCreatedAfterDateTime": None}]}}
+    settings = load_settings(stack_config(**overrides), now=now)
+    preflight_refuses = bool(password_restrictions(settings, Reads({}, []), [limit], None, now))
+    assert pack_refuses == preflight_refuses == (overrides.get("secretExpiry") in ("never", far))

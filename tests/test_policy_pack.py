@@ -70,7 +70,8 @@ def test_the_pack_describes_itself_and_takes_config(pack):
     assert info.name == "presencesync"
     assert {p.name for p in info.policies} == {p.name for p in policies.policies(lambda: "", lambda _: {})}
     levels = {p.name: p.enforcementLevel for p in info.policies}
-    assert levels["secret-never-expires"] == analyzer_pb2.ADVISORY and levels["no-personal-accounts"] == MANDATORY
+    assert levels["public-client-only-for-ucwa"] == analyzer_pb2.ADVISORY and levels["no-personal-accounts"] == MANDATORY
+    assert levels["secret-at-most-two-years"] == MANDATORY  # a never-expiring secret included
 
 
 def test_compliant_resources_pass_and_violations_are_named(pack, plan, tenant):

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SECURE
+from conftest import SECURE, deployer_env
 
 from presencesync.fleet import MINIMUM_CLI
 
@@ -33,8 +33,9 @@ def standin_cli(path: Path, version: str) -> Path:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of the project (with the real .venv) to run up.sh in."""
+def project(tmp_path: Path, clean_tenant) -> Path:
+    """A copy of the project (with the real .venv) to run up.sh in; its preflight reads the loopback fake
+    (a tenant that refuses nothing) as the deployer."""
     copy = tmp_path / "project"
     copy.mkdir()
     for name in ("Pulumi.yaml", "__main__.py", "requirements.txt", "requirements.lock"):
@@ -55,6 +56,7 @@ def project(tmp_path: Path) -> Path:
                          'from test_up_script import standin_cli; from pathlib import Path; '
                          'standin_cli(Path(sys.argv[1]) / \'bin/pulumi\', sys.argv[2])" "$root" "$version"\n')
     installer.chmod(0o755)
+    (copy / "deployer.env").write_text(json.dumps(deployer_env(clean_tenant)))
     return copy
 
 
@@ -65,7 +67,8 @@ def up(project: Path, path_dirs: list[Path], **env: str) -> tuple[subprocess.Com
                           check=False, stdin=subprocess.DEVNULL, env={
                               "PATH": ":".join([*map(str, path_dirs), SYSTEM_PATH]), "HOME": str(project.parent),
                               "STANDIN_LOG": str(log), "STANDIN_INSTALL_FAILS": "",
-                              "PRESENCESYNC_PULUMI_INSTALLER": str(project.parent / "install.sh"), **env})
+                              "PRESENCESYNC_PULUMI_INSTALLER": str(project.parent / "install.sh"),
+                              **json.loads((project / "deployer.env").read_text()), **env})
     return done, [line.replace(str(project), "<project>") for line in log.read_text().splitlines()]
 
 
@@ -98,6 +101,16 @@ def test_a_new_enough_cli_on_path_is_used_as_it_is(project, tmp_path):
     assert done.returncode == 0, done.stderr
     assert not any(c.startswith("install.sh") for c in calls)
     assert calls[-1] == f"{cli} up --stack dev"
+    assert "preflight: nothing in the tenant refuses stack dev" in done.stderr  # read before pulumi up
+
+
+def test_a_tenant_that_would_refuse_stops_before_pulumi_up(project, clean_tenant):
+    clean_tenant.directory.security_defaults = True
+    done, calls = up(project, [])
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].startswith("error: preflight: security defaults: security defaults are on")
+    assert calls[-1] == "<project>/.pulumi/bin/pulumi stack output --json --stack dev"  # the preflight's last call
+    assert not any(" up " in c for c in calls)
 
 
 def test_a_failed_install_is_one_clear_line_after_the_offline_check(project):
