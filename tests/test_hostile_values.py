@@ -203,6 +203,13 @@ def test_the_preflight_takes_the_applications_object_id_from_the_outputs_only_as
         OwnApplication(True, f"{GUID}/owners/$ref?")
 
 
+def test_preflight_lines_print_the_tenants_policy_names_escaped():
+    from presencesync.preflight_findings import Finding
+
+    line = Finding(True, "conditional access", f"policy 'MFA\n{VSO}\r::error::x' applies to the sync user").line()
+    assert len(line.splitlines()) == 1 and command_lines(line) == []
+
+
 def test_the_markdown_summary_keeps_each_tenant_on_its_row():
     from presencesync.fleet_page import markdown_summary
 
