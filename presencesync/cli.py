@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from presencesync import fleet
-from presencesync.config import DEFAULTS, PROFILES, Settings
+from presencesync.config import DEFAULTS, PROFILES, ConfigError, Settings
 from presencesync.errors import PresenceSyncError, missing_dependency
 from presencesync.fleet import DEFAULT_PARALLEL
 from presencesync.project_config import stack_settings
-from presencesync.stack_file import secrets_provider_changes, stack_path
+from presencesync.stack_file import read_stack_config, secrets_provider_changes, stack_path
 from presencesync.stack_tenant import StackDeployer, stack_deployer, stack_file_deployer
 from presencesync.untrusted import printable
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2, 64  # 2 means drift to the pipelines: not for usage
+EXIT_NO_PASSWORD = 3  # check: the sync user's password is the stack's only problem (scripts/up.sh sets it)
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a command its pipe's reader stopped (128 + SIGPIPE)
 
 
@@ -97,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     born.add_argument("--project-dir", metavar="DIR", type=Path, default=Path.cwd(),
                       help="where Pulumi.yaml and the stack files are (default: current directory)")
     born.set_defaults(run=_new_tenant)
+
+    provider = commands.add_parser("secrets-provider", help="print the secrets provider a new stack is created "
+                                   "with (the one the other stack files use; nothing for the backend's default)")
+    provider.add_argument("--stack", metavar="NAME", required=True, help="the new stack's name")
+    provider.add_argument("--project-dir", metavar="DIR", type=Path, default=Path.cwd(),
+                          help="where Pulumi.yaml and the stack files are (default: current directory)")
+    provider.set_defaults(run=_secrets_provider)
 
     show = commands.add_parser("manifest", help="print requiredResourceAccess.json (or the az CLI script)")
     _stack_source(show, required=False)
@@ -214,7 +222,18 @@ def _stack_name(args: argparse.Namespace) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     if not (args.stack and any(c in args.stack for c in "*?[")):
-        return _check_one(args)
+        from presencesync.new_tenant import PASSWORD_KEY, besides_password
+
+        try:
+            return _check_one(args)
+        except ConfigError as error:
+            # Exit 3 is for a stack with no password at all, as new-tenant writes it; one that is there but
+            # unusable (plain text, a copied ciphertext) is an error like any other.
+            if besides_password(error.problems) or PASSWORD_KEY in read_stack_config(_stack_file(args)).values:
+                raise
+            for line in error.problems:
+                print(f"error: {line}", file=sys.stderr)
+            return EXIT_NO_PASSWORD
     # A glob (--stack 'customer-*'): every matching stack, each with its own verdict.
     if args.against:
         raise UserError("--against compares one stack file; give --stack NAME, not a pattern")
@@ -299,7 +318,16 @@ def _new_tenant(args: argparse.Namespace) -> int:
     if not verdict:
         print(f"check: the stack's config is complete; see its resources with python -m presencesync check "
               f"--stack {args.name}, then deploy with pulumi up --stack {args.name}")
-    return EXIT_OK if all(line.startswith(new_tenant.PASSWORD_KEY) for line in verdict) else EXIT_ERROR
+    return EXIT_ERROR if new_tenant.besides_password(verdict) else EXIT_OK
+
+
+def _secrets_provider(args: argparse.Namespace) -> int:
+    from presencesync.new_tenant import secrets_provider
+
+    found = secrets_provider(args.project_dir, args.stack)
+    if found:
+        print(found)
+    return EXIT_OK
 
 
 def _manifest(args: argparse.Namespace) -> int:

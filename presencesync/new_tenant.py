@@ -49,6 +49,12 @@ class NewTenant:
     rotate_days: int | None = None
 
 
+def besides_password(problems: list[str]) -> list[str]:
+    """check's problems other than the sync user's password: a new stack has none until the stack exists on
+    the backend and `pulumi config set --secret` encrypts one, so new-tenant and scripts/up.sh go on past it."""
+    return [line for line in problems if not line.startswith(f"{PASSWORD_KEY}:")]
+
+
 def stack_document(tenant: NewTenant) -> dict[str, Any]:
     """The stack file's content: the tenant, and each setting that is not Pulumi.yaml's default."""
     if not STACK_NAME.fullmatch(tenant.stack):
@@ -145,7 +151,7 @@ def create(tenant: NewTenant, project_dir: Path, *, say: Callable[[str], None], 
     with tempfile.TemporaryDirectory() as scratch:
         trial = stack_path(tenant.stack, Path(scratch))
         trial.write_text(text, encoding="utf-8")
-        unfixed = [line for line in _verdict(trial, tenant.stack) if not line.startswith(f"{PASSWORD_KEY}:")]
+        unfixed = besides_password(_verdict(trial, tenant.stack))
     if unfixed:
         raise NewTenantError(f"the stack would not pass check: {unfixed[0]}")
     path = write_stack_file(project_dir, tenant, text)
@@ -167,6 +173,8 @@ def create(tenant: NewTenant, project_dir: Path, *, say: Callable[[str], None], 
         say(f"next, {backend_note(environ)}:")
         for command in commands:
             say(f"  {shown(command)}")
+        say(f"or let scripts/up.sh run both (on a terminal), then the preflight and pulumi up: bash scripts/up.sh "
+            f"{tenant.stack}")
     return _verdict(path, tenant.stack)
 
 

@@ -151,19 +151,3 @@ def test_every_file_the_readme_has_commands_write_is_git_ignored():
     done = subprocess.run(["git", "check-ignore", "--no-index", *sorted(written)], cwd=ROOT, capture_output=True,
                           text=True, check=False)
     assert sorted(done.stdout.split()) == sorted(written)
-
-
-@needs_example_stack
-def test_up_sh_does_not_deploy_the_example_without_being_told(tmp_path):
-    copy = tmp_path / "project"
-    copy.mkdir()
-    shutil.copy(ROOT / "Pulumi.dev.yaml", copy / "Pulumi.dev.yaml")
-    shutil.copytree(ROOT / "scripts", copy / "scripts")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run(["bash", "scripts/up.sh", "dev"], cwd=copy, capture_output=True, text=True, env=env,
-                          timeout=60, check=False)
-    assert done.returncode == 1 and "Pulumi.dev.yaml is the example stack" in done.stderr
-    assert "PRESENCESYNC_DEPLOY_EXAMPLE=1" in done.stderr and not (copy / ".venv").exists()
-    done = subprocess.run(["bash", "scripts/up.sh"], cwd=copy, capture_output=True, text=True, env=env,
-                          timeout=60, check=False)
-    assert done.returncode == 1 and "usage: bash scripts/up.sh STACK" in done.stderr
