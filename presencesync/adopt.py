@@ -7,6 +7,7 @@ Client secrets cannot be imported: the stack adds its own, and the old ones are 
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -116,5 +117,6 @@ def _consent(graph: Graph, client: str, stack: str, profile: Profile, notes: lis
 
 
 def import_command(path: str, stack: str, protect: bool) -> str:
-    return f"pulumi import --file {path} --stack {stack} --generate-code=false --protect={str(protect).lower()}"
+    q = shlex.quote
+    return f"pulumi import --file {q(path)} --stack {q(stack)} --generate-code=false --protect={str(protect).lower()}"
 

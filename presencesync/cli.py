@@ -25,6 +25,7 @@ from presencesync.fleet import DEFAULT_PARALLEL
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import read_stack_config, secrets_provider_changes, stack_path
 from presencesync.stack_tenant import StackDeployer, stack_deployer, stack_file_deployer
+from presencesync.untrusted import printable
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2, 64  # 2 means drift to the pipelines: not for usage
 EXIT_NO_PASSWORD = 3  # check: the sync user's password is the stack's only problem (scripts/up.sh sets it)
@@ -282,7 +283,7 @@ def _check_one(args: argparse.Namespace) -> int:
         for key, value in sorted(resource.inputs.items()):
             print(f"      {key}: {_show(value)}")
     print("reads from the tenant: " + ", ".join(
-        f"{token.rsplit(':', 1)[-1]}({', '.join(f'{k}={v}' for k, v in sorted(a.items()))})"
+        f"{token.rsplit(':', 1)[-1]}({', '.join(f'{k}={_show(v)}' for k, v in sorted(a.items()))})"
         for token, a in plan.invokes))
     print("outputs: " + ", ".join(sorted(plan.outputs)))
     print(sync_users.sizing_line(settings.profile, settings.watched_users, len(settings.sync_users)))
@@ -571,7 +572,7 @@ def _show(value: Any) -> str:
     if isinstance(value, SecretValue):
         return "[secret]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in sorted(value.items())) + "}"
+        return "{" + ", ".join(f"{printable(str(k))}: {_show(v)}" for k, v in sorted(value.items())) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_show(v) for v in value) + "]"
-    return json.dumps(value) if not isinstance(value, str) else value
+    return json.dumps(value) if not isinstance(value, str) else printable(value)  # one line, no CI command

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -21,6 +22,7 @@ from presencesync.errors import PresenceSyncError
 from presencesync.names import AUDIENCES, PERSONAL_AUDIENCES
 from presencesync.permissions import PROFILE_NAMES, Profile
 from presencesync.sync_users import collection_problems, password_for, sizing_problem
+from presencesync.untrusted import printable, value_problems
 
 NAMESPACE = "presencesync"
 ENVIRONMENT_KEY = "azuread:environment"
@@ -91,16 +93,16 @@ NEVER_EXPIRES = "2100-12-31T00:00:00Z"  # what the guide's CLI path uses for "Ne
 SYNC_USER_KEYS = ("userPrincipalName", "create", "usageLocation", "licenseSkuId", "licensedElsewhere")
 IMPLICIT_GRANT_KEYS = ("accessTokens", "idTokens")
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_DOMAIN = re.compile(r"^(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
-_UPN_LOCAL = re.compile(r"^[A-Za-z0-9'_!#^~+-]+(\.[A-Za-z0-9'_!#^~+-]+)*$")
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))?$")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_DOMAIN = re.compile(r"(?=.{4,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+_UPN_LOCAL = re.compile(r"[A-Za-z0-9'_!#^~+-]+(\.[A-Za-z0-9'_!#^~+-]+)*")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))?")
 # An unquoted YAML date or timestamp reaches the program as Go's time.Time.String() text,
 # e.g. 2027-01-01 00:00:00 +0000 UTC: the CLI's YAML reader makes it a time and prints it so.
-_GO_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) ([+-]\d{2})(\d{2}) \S+$")
+_GO_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) ([+-]\d{2})(\d{2}) \S+")
 # Characters Entra ID refuses in a redirect URI; a wildcard is refused for work and school accounts.
 _REDIRECT_URI_REFUSED = frozenset("!$'(),;* ")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_COUNTRY = re.compile(r"[A-Z]{2}")
 
 
 class Secret:
@@ -197,7 +199,7 @@ def load_settings(
         if namespace == NAMESPACE and name not in KNOWN_KEYS and base in KNOWN_KEYS:
             r.problem(excerpt(name), f"is a dotted key, which the program never sees as part of {NAMESPACE}:{base}; "
                       f"nest it under {NAMESPACE}:{base} in the stack file, or set it with "
-                      f"pulumi config set --path '{NAMESPACE}:{excerpt(name)}' VALUE")
+                      f"pulumi config set --path {shlex.quote(f'{NAMESPACE}:{excerpt(name)}')} VALUE")
         elif namespace == NAMESPACE and name not in KNOWN_KEYS:
             r.problem(excerpt(name), f"unknown key{_suggest(name, KNOWN_KEYS)}; remove it or correct its name")
         elif namespace == "azuread" and name not in STACK_PROVIDER_KEYS:
@@ -205,6 +207,8 @@ def load_settings(
         elif namespace != NAMESPACE and difflib.get_close_matches(namespace, [NAMESPACE], n=1, cutoff=0.75):
             r.problems.append(f"{excerpt(key)}: unknown namespace '{excerpt(namespace)}' (did you mean "
                               f"'{NAMESPACE}:{excerpt(name)}'?); correct the key's namespace")
+    # Stack values may come from a pull request: none may become a CI command or an az file read.
+    unsafe = value_problems(values, secret_keys=[f"{NAMESPACE}:{k}" for k in SECRET_KEYS], az_namespace=NAMESPACE)
 
     profile = cast(Profile, r.choice("profile", PROFILES))
     display_name = r.get("displayName").strip()
@@ -232,9 +236,9 @@ def load_settings(
     watched_users = _watched_users(r)
     if sync_users and (too_few := sizing_problem(profile, watched_users, len(sync_users))):
         r.problems.append(too_few)
-    owners = tuple(r.strings("owners", lambda v: None if _GUID.match(v) else "is not an object ID (GUID)"))
+    owners = tuple(r.strings("owners", lambda v: None if _GUID.fullmatch(v) else "is not an object ID (GUID)"))
     tenant_domain = r.optional("tenantDomain")
-    if tenant_domain is not None and not _DOMAIN.match(tenant_domain):
+    if tenant_domain is not None and not _DOMAIN.fullmatch(tenant_domain):
         r.problem("tenantDomain", f"'{excerpt(tenant_domain)}' is not a domain name; use the primary domain, "
                   "e.g. contoso.com, or remove the key")
     timeout = r.integer("postDeployTimeout", 1, 3600)
@@ -251,8 +255,9 @@ def load_settings(
     protect = r.boolean("protect")
     post_deploy = r.boolean("postDeploy")
     public_client = r.boolean("publicClient", profile_defaults["publicClient"])
-    if r.problems:
-        raise ConfigError(r.problems)
+    if unsafe or r.problems:  # one line per key: its own rule's where it has one (values quoted escaped)
+        named = {line.split(": ", 1)[0] for line in r.problems}
+        raise ConfigError([line for line in unsafe if line.split(": ", 1)[0] not in named] + r.problems)
     assert sync_users and secrets is not None
     sync_user, password = sync_users[0]
     return Settings(
@@ -339,7 +344,7 @@ def _sync_user(r: _Reader, value: Any, key: str = "syncUser") -> SyncUser | None
         r.problem(f"{key}.create", f"'{excerpt(str(create))}' is not true or false")
         ok = False
     location = value.get("usageLocation")
-    if location is not None and (not isinstance(location, str) or not _COUNTRY.match(location)):
+    if location is not None and (not isinstance(location, str) or not _COUNTRY.fullmatch(location)):
         r.problem(f"{key}.usageLocation", f"'{excerpt(str(location))}' is not a two-letter country code, e.g. DK")
         ok = False
     sku = value.get("licenseSkuId")
@@ -357,7 +362,7 @@ def _sync_user(r: _Reader, value: Any, key: str = "syncUser") -> SyncUser | None
                   "syncUser.licensedElsewhere: true if the licence is given another way")
         ok = False
     if sku is not None:
-        if not isinstance(sku, str) or not _GUID.match(sku):
+        if not isinstance(sku, str) or not _GUID.fullmatch(sku):
             r.problem(f"{key}.licenseSkuId", f"'{excerpt(str(sku))}' is not a SKU ID (GUID); "
                       "find it with: az rest --url https://graph.microsoft.com/v1.0/subscribedSkus")
             ok = False
@@ -541,13 +546,9 @@ class _Reader:
         return {name: value.get(name, defaults[name]) is True for name in names}
 
 
-def is_guid(text: str) -> bool:
-    return _GUID.fullmatch(text) is not None
-
-
 def excerpt(text: str, limit: int = 60) -> str:
     """A value as a message may quote it: on one line, and cut short so a huge value never floods the log."""
-    shown = json.dumps(text, ensure_ascii=False)[1:-1]
+    shown = printable(text)
     return shown if len(shown) <= limit else f"{shown[:limit - 20]}... ({len(text)} characters)"
 
 
@@ -561,7 +562,7 @@ def _suggest(word: str, known: tuple[str, ...]) -> str:
 
 def _upn_problem(upn: str) -> str | None:
     local, at, domain = upn.rpartition("@")
-    if not at or not local or len(local) > 64 or not _UPN_LOCAL.match(local) or not _DOMAIN.match(domain):
+    if not at or not local or len(local) > 64 or not _UPN_LOCAL.fullmatch(local) or not _DOMAIN.fullmatch(domain):
         return "is not a user principal name; use the sync user's sign-in name, e.g. sync@contoso.com"
     return None
 
@@ -599,10 +600,10 @@ def _secret_end_date(expiry: str, now: datetime) -> str | None:
         return NEVER_EXPIRES
     if expiry in ("1y", "2y"):
         return _rfc3339(_add_years(today, int(expiry[0])))
-    if go_time := _GO_TIME.match(expiry):
+    if go_time := _GO_TIME.fullmatch(expiry):
         day, clock, hours, minutes = go_time.groups()
         expiry = f"{day}T{clock}{hours}:{minutes}"
-    if not _RFC3339.match(expiry):
+    if not _RFC3339.fullmatch(expiry):
         return None
     try:
         when = datetime.fromisoformat(expiry.replace("Z", "+00:00"))

@@ -20,12 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from presencesync.config import excerpt
 from presencesync.engine_events import EngineLog
 from presencesync.errors import PresenceSyncError
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import stack_path
 from presencesync.stack_names import check_stack_name
 from presencesync.stack_tenant import StackTenantError, stack_file_deployer
+from presencesync.untrusted import is_guid
 
 # From this CLI version a failing after-hook (post-deploy) fails `pulumi up`; before, it was only a
 # warning and `up` succeeded with an unproven tenant. scripts/up.sh holds the same number.
@@ -97,6 +99,9 @@ def deployer_env(stack: str, project_dir: Path, environ: Mapping[str, str]) -> d
     if not deployer.client_id:
         raise CliError(f"ARM_CLIENT_ID is not set and Pulumi.{stack}.yaml sets no azuread:clientId; give the "
                        "deployer app's ID in the pipeline's variables (or pulumi config set azuread:clientId <GUID>)")
+    if not is_guid(deployer.client_id):  # printed into $GITHUB_ENV and ##vso lines by the pipelines: a GUID only
+        raise CliError(f"ARM_CLIENT_ID '{excerpt(deployer.client_id)}' is not an application (client) ID (GUID); "
+                       "give the deployer app's ID in the pipeline's variables")
     return {"ARM_TENANT_ID": deployer.tenant_id, "ARM_CLIENT_ID": deployer.client_id}
 
 

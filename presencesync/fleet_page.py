@@ -9,6 +9,7 @@ and reasons come from stack files and tenants' answers.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ RESULT_ORDER = ("failed", "drifted", "changes", "ok")  # worst first
 WARNING_DAYS = 30  # post-deploy --check calls a secret drift from here on
 TIMELINE_DAYS = 730  # 24 months
 _WIDTH, _LANE, _LANES, _LEFT, _TOP = 960, 9, 12, 40, 34
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # a line break (\r too) would end a table row
 
 
 class ReportError(PresenceSyncError):
@@ -92,7 +94,7 @@ def _reason(row: dict[str, Any]) -> str:
 
 
 def _md(text: str) -> str:
-    return "".join(f"&#{ord(c)};" if c in "<>&|[]`*_\\" else c for c in text.replace("\n", " "))
+    return "".join(f"&#{ord(c)};" if c in "<>&|[]`*_\\" else " " if _CONTROL.fullmatch(c) else c for c in text)
 
 
 def write_page(report: dict[str, Any], path: Path, today: date | None = None, notes: list[str] | None = None) -> None:

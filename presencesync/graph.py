@@ -228,7 +228,8 @@ def _error(answer: Answer, headers: Any, call: Call) -> GraphError:
 
 def admin_consent_grants(client: str) -> str:
     """The Graph query for a client service principal's admin-consent (AllPrincipals) grants."""
-    return "/oauth2PermissionGrants?$filter=" + quote(f"clientId eq '{client}' and consentType eq 'AllPrincipals'")
+    literal = client.replace("'", "''")  # OData doubles a quote inside a string literal
+    return "/oauth2PermissionGrants?$filter=" + quote(f"clientId eq '{literal}' and consentType eq 'AllPrincipals'")
 
 
 # What the preflight reads (Microsoft Graph v1.0; each page names the permission it needs).

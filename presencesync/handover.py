@@ -3,14 +3,17 @@ owner-only file and table of the five values the Novus page asks for."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from presencesync.config import Settings
+from presencesync.errors import PresenceSyncError
 from presencesync.postdeploy import post_deploy
 from presencesync.stack_outputs import NOVUS_FIELDS, SECRET_FIELDS, Deployed
 from presencesync.stack_tenant import stack_deployer
@@ -43,11 +46,16 @@ def post_deploy_step(settings: Settings) -> Callable[[Mapping[str, Any]], Awaita
     return step
 
 
+class HandoverError(PresenceSyncError):
+    """The hand-over file cannot be written safely; the message names the path and the fix."""
+
+
 def secret_change_notice(path: Path, deployed: Deployed) -> str | None:
     """What to tell the admin when the hand-over file at `path` holds another client secret than now."""
     try:
-        before = json.loads(path.read_text(encoding="utf-8")).get("clientSecret")
-    except (OSError, ValueError, AttributeError):
+        with _open_regular(path, os.O_RDONLY) as handle:
+            before = json.loads(handle.read()).get("clientSecret")
+    except (OSError, ValueError, AttributeError, HandoverError):
         return None
     if before is None or before == deployed.text("clientSecret"):
         return None
@@ -63,10 +71,30 @@ def write_handover(path: Path, deployed: Deployed) -> None:
         values["syncUsers"] = [{"userName": name, "password": password.reveal()}
                                for name, password in deployed.sync_users]
     data = json.dumps(values, indent=2) + "\n"
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+    with _open_regular(path, os.O_WRONLY | os.O_CREAT) as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.truncate()
         handle.write(data)
+
+
+def _open_regular(path: Path, flags: int) -> TextIO:
+    """Open `path` only as a regular file: never through a symbolic link (which could point the secrets
+    anywhere the process may write), never a device or pipe (which would block or never end)."""
+    not_regular = HandoverError(f"{path}: exists and is not a regular file; remove it, or choose another path "
+                                "with --output")
+    try:
+        descriptor = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except OSError as error:
+        if error.errno == errno.ENXIO:  # a pipe with no reader
+            raise not_regular from None
+        if error.errno == errno.ELOOP:
+            raise HandoverError(f"{path}: is a symbolic link; remove it, or choose another path with "
+                                "--output") from None
+        raise HandoverError(f"{path}: cannot be opened ({error.strerror}); choose another path with --output") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise not_regular
+    return os.fdopen(descriptor, "r" if flags & os.O_ACCMODE == os.O_RDONLY else "w", encoding="utf-8")
 
 
 def handover_table(deployed: Deployed, *, show_secrets: bool) -> list[str]:

@@ -163,15 +163,29 @@ def az_script(settings: Settings, resolved: list[ResolvedApi]) -> str:
     for number, user in enumerate(settings.sync_users, start=1):
         if not user.create:
             continue
-        variable = _password_variable(number)
+        variable, upn = _password_variable(number), user.user_principal_name
+        # The body `az ad user create` sends (azure-cli role/custom.py `create_user`), with the password
+        # left out: the script adds it from the environment, so it is never an argument, which any user of
+        # the machine can read in the process list.
+        before, after = json.dumps({
+            "accountEnabled": True, "displayName": f"{settings.display_name} sync user{_suffix(number)}",
+            "mailNickname": upn.split("@")[0], "userPrincipalName": upn,
+            "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": "\0"}}).split("\\u0000")
         lines += [
-            f"# Step 6: sync user {user.user_principal_name}, unless it exists (no MFA; give it an Office 365",
-            "# licence in the admin center).",
-            f"if ! az ad user show --id {q(user.user_principal_name)} --query id --output tsv >/dev/null 2>&1; then",
-            f"  : \"${{{variable}:?set {variable} to the password of {user.user_principal_name}}}\"",
-            f"  az ad user create --display-name {q(settings.display_name + ' sync user' + _suffix(number))} "
-            f"--user-principal-name {q(user.user_principal_name)} --password \"${variable}\" "
-            "--force-change-password-next-sign-in false --output none",
+            f"# Step 6: sync user {upn}, unless it exists (no MFA; give it an Office 365 licence in the admin",
+            "# center). It is created through Graph from a body file only you can read (mktemp makes it 0600),",
+            "# removed at once, so the password never is a command's argument.",
+            f"if ! az ad user show --id {q(upn)} --query id --output tsv >/dev/null 2>&1; then",
+            f"  : \"${{{variable}:?set {variable} to the password of {upn}}}\"",
+            f"  case \"${variable}\" in *[[:cntrl:]]*)",
+            f"    echo \"{variable} holds a control character; choose another password\" >&2; exit 1;; esac",
+            "  BODY_FILE=\"$(mktemp)\"",
+            "  trap 'rm -f \"$BODY_FILE\"' EXIT",
+            f"  PASSWORD_JSON=\"${{{variable}//\\\\/\\\\\\\\}}\"",
+            "  PASSWORD_JSON=\"${PASSWORD_JSON//\\\"/\\\\\\\"}\"",
+            f"  printf '%s%s%s' {q(before)} \"$PASSWORD_JSON\" {q(after)} >\"$BODY_FILE\"",
+            "  az rest --method POST --url \"$GRAPH/v1.0/users\" --body \"@$BODY_FILE\" --output none",
+            "  rm -f \"$BODY_FILE\"",
             "fi",
             "",
         ]

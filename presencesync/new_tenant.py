@@ -23,10 +23,11 @@ from typing import Any
 import yaml
 
 from presencesync.client_secrets import spread_offset
-from presencesync.config import DEFAULT_SECRET_EXPIRY, DEFAULTS, NAMESPACE, TENANT_KEY, excerpt, is_guid
+from presencesync.config import DEFAULT_SECRET_EXPIRY, DEFAULTS, NAMESPACE, TENANT_KEY, excerpt
 from presencesync.errors import PresenceSyncError
-from presencesync.stack_file import parse_yaml, stack_path
+from presencesync.stack_file import StackFileError, parse_yaml, read_stack_text, stack_path
 from presencesync.stack_names import STACK_NAME
+from presencesync.untrusted import is_guid
 
 PASSWORD_KEY = f"{NAMESPACE}:syncUserPassword"
 
@@ -112,8 +113,8 @@ def secrets_provider(project_dir: Path, new_stack: str) -> str | None:
         if path.name == f"Pulumi.{new_stack}.yaml":
             continue
         try:
-            document = parse_yaml(path.read_text(encoding="utf-8-sig"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            document = parse_yaml(read_stack_text(path))  # never a link out of the project, a device, a bomb
+        except (StackFileError, yaml.YAMLError, RecursionError):
             continue
         provider = document.get("secretsprovider") if isinstance(document, dict) else None
         if isinstance(provider, str) and _STACK_FILE_SAFE.fullmatch(provider):

@@ -42,7 +42,7 @@ StackValidate = Callable[[Any, ReportViolation], None]
 # Skype for Business Online IDs are not published, so they are read by name from the tenant, as the
 # program reads them.
 TenantIds = Callable[[Profile], Mapping[tuple[str, str], frozenset[str]]]
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 
 
 def profile_of(application: Mapping[str, Any]) -> Profile:
@@ -87,7 +87,7 @@ def _span(props: Mapping[str, Any]) -> SecretSpan | None:
     now = datetime.now(UTC)
     relative = props.get("endDateRelative")
     if relative:
-        found = _DURATION.match(str(relative))
+        found = _DURATION.fullmatch(str(relative))
         if not found or not any(found.groups()):
             return SecretSpan(now, datetime.max.replace(tzinfo=UTC))  # not a duration the provider reads
         hours, minutes, seconds = (float(part or 0) for part in found.groups())

@@ -19,7 +19,7 @@ from typing import Any
 
 from presencesync import graph as urls
 from presencesync.clouds import endpoints_for
-from presencesync.config import Settings, parse_rfc3339
+from presencesync.config import Settings, excerpt, parse_rfc3339
 from presencesync.credentials import graph_token_source, token_claims
 from presencesync.graph import Call, Deadline, Graph
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
@@ -28,6 +28,8 @@ from presencesync.preflight_rights import Deployer, deployer_rights
 from presencesync.preflight_secrets import password_restrictions
 from presencesync.preflight_sign_in import sign_in_rules
 from presencesync.presence_users import PRESENCE_USERS, presence_users_warning
+from presencesync.stack_outputs import OutputsError
+from presencesync.untrusted import is_guid
 
 READ_SECONDS = 60
 # The services a Teams or Skype for Business Online licence plan brings (a user's assignedPlans).
@@ -41,6 +43,11 @@ class OwnApplication:
 
     known: bool
     object_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.object_id is not None and not is_guid(self.object_id):  # it goes into Graph URLs
+            raise OutputsError(f"the stack outputs' applicationObjectId '{excerpt(self.object_id)}' is not a GUID; "
+                               "read it from pulumi stack output --json of this stack")
 
 
 def deployer_of(token: str) -> Deployer:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from presencesync.graph import Answer, Call
+from presencesync.untrusted import printable
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,8 @@ class Finding:
     text: str  # what was found, why it matters for Novus, what the customer's admin can do
 
     def line(self) -> str:
-        return f"{'error' if self.stop else 'warning'}: preflight: {self.topic}: {self.text}"
+        # Policy names come from the tenant: printed escaped, no line break or CI command in them
+        return printable(f"{'error' if self.stop else 'warning'}: preflight: {self.topic}: {self.text}")
 
 
 # What each read needs (Graph v1.0 permission tables), and how an admin checks the same by hand.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,14 @@ from typing import Any
 import yaml
 
 from presencesync.config import NAMESPACE, SECRET_KEYS, ConfigError, Settings, excerpt, load_settings
-from presencesync.stack_file import StackConfig, StackFileError, as_program_text, parse_yaml, read_stack_config
+from presencesync.stack_file import (
+    StackConfig,
+    StackFileError,
+    as_program_text,
+    parse_yaml,
+    read_stack_config,
+    read_stack_text,
+)
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
@@ -58,7 +66,7 @@ class Project:
 
 def load_project(path: Path = PROJECT_FILE) -> Project:
     try:
-        document = parse_yaml(path.read_text(encoding="utf-8-sig"))
+        document = parse_yaml(read_stack_text(path))  # a regular file, its aliases capped, like a stack file
     except (OSError, yaml.YAMLError) as error:
         raise StackFileError(f"{path}: cannot be read as a Pulumi project ({error})") from None
     declared = {}
@@ -86,7 +94,8 @@ def apply_gate(project: Project, stack_name: str, stack: StackConfig) -> tuple[d
             elif dotted := sorted(k for k in values if k.startswith((f"{key}.", f"{key}["))):
                 problems.append(f"{key}: Stack '{stack_name}' is missing configuration value '{name}': the stack "
                                 f"file has '{excerpt(dotted[0])}' as a key of its own; nest it under {key} as a "
-                                f"YAML map, or set it with pulumi config set --path '{excerpt(dotted[0])}' VALUE")
+                                "YAML map, or set it with pulumi config set --path "
+                                f"{shlex.quote(excerpt(dotted[0]))} VALUE")
             else:
                 problems.append(f"{key}: Stack '{stack_name}' is missing configuration value '{name}', so the "
                                 f"Pulumi CLI refuses to run it; {_how_to_set(key, declared)}")
@@ -94,7 +103,7 @@ def apply_gate(project: Project, stack_name: str, stack: StackConfig) -> tuple[d
         # The sync users' passwords cannot be declared secret (config.py, DEFAULTS) but must be encrypted all the same.
         if (declared.secret or key in program_secrets) and key not in stack.encrypted:
             problems.append(f"{key}: must be encrypted, and is in plain text in the stack file; remove it from the "
-                            f"file and set it with pulumi config set --secret {key}")
+                            f"file and set it with pulumi config set --secret {shlex.quote(key)}")
             continue
         if declared.type is None or key in stack.encrypted:
             continue  # an encrypted value's type is checked when the CLI decrypts it
@@ -139,13 +148,14 @@ def _atoi(text: str) -> bool:
 
 
 def _how_to_set(key: str, declared: Declared) -> str:
+    q = shlex.quote  # Pulumi.yaml may come from a pull request too
     if declared.secret or key.removeprefix(f"{NAMESPACE}:") in SECRET_KEYS:
-        return f"set it with pulumi config set --secret {key}"
+        return f"set it with pulumi config set --secret {q(key)}"
     if declared.type == "object":
-        return f"set it as a YAML map in the stack file, or with pulumi config set --path {key}.FIELD VALUE"
+        return f"set it as a YAML map in the stack file, or with pulumi config set --path {q(key + '.FIELD')} VALUE"
     if declared.type == "array":
-        return f"set it as a YAML list in the stack file, or with pulumi config set --path '{key}[0]' VALUE"
-    return f"set it in the stack file, or with pulumi config set {key} VALUE"
+        return f"set it as a YAML list in the stack file, or with pulumi config set --path {q(key + '[0]')} VALUE"
+    return f"set it in the stack file, or with pulumi config set {q(key)} VALUE"
 
 
 def stack_settings(path: Path, stack_name: str, now: datetime) -> tuple[Settings, dict[str, str], frozenset[str]]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -26,18 +28,19 @@ from presencesync.config import NAMESPACE, excerpt
 from presencesync.errors import PresenceSyncError
 
 STACK_FILE_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt", "config", "environment")
+MAX_STACK_FILE_BYTES = 256 * 1024  # a tenant's stack file is a few kilobytes; reading this much takes ~0.6 s
 _PLAIN = "tag:presencesync:plain"  # a plain (unquoted, untagged) scalar, resolved as yaml.v3 resolves it
-_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-# yaml.v3's timestamp layouts (resolve.go, `allowedTimestampFormats`): a T and a zone, a space and no
-# zone, or a date alone; month, day and time fields may have one digit.
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 # A ciphertext as the passphrase and cloud secrets managers write it (sdk/go/common/resource/config/crypt.go,
 # symmetricCrypter.EncryptValue: v1:<nonce>:<ciphertext>, both base64); the service (Pulumi Cloud) manager
 # writes plain base64 (pkg/secrets/service/manager.go, serviceCrypter.EncryptValue).
 _BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
 _V1_CIPHERTEXT = re.compile(rf"v1:{_BASE64}:{_BASE64}")
 _SERVICE_CIPHERTEXT = re.compile(_BASE64)
-_TIMESTAMP = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d+))?"
-                        r"(Z|[+-]\d{2}:\d{2}))|(?: (\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d+))?))?$")
+# yaml.v3's timestamp layouts (resolve.go, `allowedTimestampFormats`): a T and a zone, a space and no
+# zone, or a date alone; month, day and time fields may have one digit.
+_TIMESTAMP = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d+))?"
+                        r"(Z|[+-]\d{2}:\d{2}))|(?: (\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d+))?))?")
 
 
 class StackFileError(PresenceSyncError):
@@ -127,13 +130,13 @@ def resolve_plain(text: str) -> Any:
         return (-1 if plain[0] == "-" else 1) * int(plain.lstrip("+-"), 8)
     if re.fullmatch(r"[-+]?[0-9]+", plain):
         return int(plain)
-    if _FLOAT.match(plain) and not math.isinf(real := float(plain)):  # Go refuses an overflow: text
+    if _FLOAT.fullmatch(plain) and not math.isinf(real := float(plain)):  # Go refuses an overflow: text
         return real
     return text
 
 
 def _timestamp(text: str) -> GoTime | None:
-    match = _TIMESTAMP.match(text)
+    match = _TIMESTAMP.fullmatch(text)
     if not match:
         return None
     year, month, day, *t_fields = match.groups()
@@ -203,7 +206,93 @@ def _json_scalar(value: bool | int | float) -> str:
 
 def parse_yaml(text: str) -> Any:
     """A YAML document read with yaml.v3's rules, as the Pulumi CLI reads it."""
-    return yaml.load(text, Loader=_GoYamlLoader)  # noqa: S506 (a SafeLoader subclass)
+    loader = _GoYamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_excessive_aliasing(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def allowed_alias_ratio(decoded: int) -> float:
+    """The share of decoded nodes yaml.v3 lets come through aliases (decode.go, `allowedAliasRatio`)."""
+    low, high = 400_000, 4_000_000
+    if decoded <= low:
+        return 0.99
+    if decoded >= high:
+        return 0.10
+    return 0.99 - 0.89 * (decoded - low) / (high - low)
+
+
+def _refuse_excessive_aliasing(root: yaml.Node) -> None:
+    """Count the nodes as yaml.v3 decodes them (decode.go, `unmarshal` and `alias`), and stop as it does
+    with "document contains excessive aliasing": every node decoded counts, a node decoded through an
+    alias counts as aliased too, and past 100 aliased and 1,000 decoded the aliased share may be at most
+    `allowed_alias_ratio`. An alias bomb of a few hundred bytes so stops within a few thousand nodes.
+
+    PyYAML composes an alias as the very node it names: meeting a node a second time is an alias. (Merge
+    keys are counted as ordinary aliases; yaml.v3 also decodes the merging map's keys once more.)"""
+    decoded = aliased = 0
+    seen: set[int] = set()
+    active: set[int] = set()  # a node that contains itself is left to the reader (Pulumi refuses it too)
+
+    def visit(node: yaml.Node, depth: int) -> None:
+        nonlocal decoded, aliased
+        if id(node) in active:
+            return
+        if id(node) in seen:  # an alias: the alias node itself, then what it names, all aliased
+            decoded, aliased = decoded + 1, aliased + (depth > 0)
+            depth += 1
+        seen.add(id(node))
+        decoded, aliased = decoded + 1, aliased + (depth > 0)
+        if aliased > 100 and decoded > 1000 and aliased / decoded > allowed_alias_ratio(decoded):
+            raise yaml.MarkedYAMLError(problem="document contains excessive aliasing, which the Pulumi CLI "
+                                       "refuses; write the values out", problem_mark=node.start_mark)
+        active.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                visit(item, depth)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                visit(key, depth)
+                visit(value, depth)
+        active.discard(id(node))
+
+    visit(root, 0)
+
+
+def read_stack_text(path: Path) -> str:
+    """A stack file's text, refusing what a pull request could point its name at: a symbolic link out of
+    the file's own directory, anything but a regular file (`/dev/zero` never ends), or more than
+    MAX_STACK_FILE_BYTES."""
+    target = path
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(path.parent.resolve()):
+            raise StackFileError(f"{path}: is a symbolic link to {target}, outside the project directory; "
+                                 "replace the link with the stack file itself")
+    try:
+        descriptor = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise StackFileError(f"{path}: no such stack file; run from the project directory, "
+                             "or pass --config FILE") from None
+    except OSError as error:
+        raise StackFileError(f"{path}: cannot be read ({error.strerror})") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise StackFileError(f"{path}: is not a regular file (a directory, device or pipe); "
+                                 "give the stack file itself")
+        data = handle.read(MAX_STACK_FILE_BYTES + 1)
+    if len(data) > MAX_STACK_FILE_BYTES:
+        raise StackFileError(f"{path}: is larger than {MAX_STACK_FILE_BYTES // 1024} KiB, far more than a "
+                             "stack's config; check the file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise StackFileError(f"{path}: cannot be read ({error})") from None
 
 
 def stack_path(stack: str, project_dir: Path) -> Path:
@@ -213,15 +302,11 @@ def stack_path(stack: str, project_dir: Path) -> Path:
 def read_stack_config(path: Path, project: str = NAMESPACE) -> StackConfig:
     """The stack file's config as the CLI would hand it to the program (workspace/loaders.go,
     `LoadProjectStackBytes`): keys without a namespace are the project's."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise StackFileError(f"{path}: no such stack file; run from the project directory, "
-                             "or pass --config FILE") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise StackFileError(f"{path}: cannot be read ({error})") from None
+    text = read_stack_text(path)
     try:
         document = parse_yaml(text)
+    except RecursionError:  # yaml.v3 reads 10,000 levels (scannerc.go, `max_flow_level`); PyYAML far fewer
+        raise StackFileError(f"{path}: nests values too deeply to be read; flatten the file") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -283,8 +368,8 @@ def secrets_provider_changes(base: Path, head: Path) -> list[str]:
 
 def _document(path: Path) -> dict[Any, Any]:
     try:
-        document = parse_yaml(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        document = parse_yaml(read_stack_text(path))
+    except yaml.YAMLError as error:
         raise StackFileError(f"{path}: cannot be read as a stack file ({type(error).__name__})") from None
     return document if isinstance(document, dict) else {}
 

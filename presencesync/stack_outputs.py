@@ -8,6 +8,7 @@ from typing import Any
 
 from presencesync.config import Secret
 from presencesync.errors import PresenceSyncError
+from presencesync.untrusted import is_guid
 
 NOVUS_FIELDS = (("tenantId", "Tenant ID"), ("clientId", "Client ID"), ("clientSecret", "Client secret"),
                 ("userName", "User name"), ("password", "Password"))
@@ -47,6 +48,10 @@ class Deployed:
         if missing:
             raise OutputsError(f"the stack outputs lack {', '.join(missing)}; run pulumi up first "
                                "(and read them with --show-secrets)")
+        ids = {"novus.clientId": novus["clientId"], **{k: outputs[k] for k in keys[:3]}}
+        if not_guids := [k for k, v in ids.items() if not is_guid(v)]:  # they go into Graph URLs and filters
+            raise OutputsError(f"the stack outputs' {', '.join(not_guids)} are not GUIDs; read them from "
+                               "pulumi stack output --json of this stack")
         rotation = [outputs.get(k) for k in ("previousClientSecretEndDate", "nextSecretRotation")]
         # A stack deployed before the collection existed has only novus.userName and novus.password.
         listed = novus.get("syncUsers") or [{"userName": novus["userName"], "password": novus["password"]}]

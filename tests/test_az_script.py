@@ -146,6 +146,84 @@ def test_a_failing_command_stops_the_script_with_its_own_message(az_tenant, tmp_
     assert done.returncode != 0 and "does not exist" in done.stderr and "Client ID:" not in done.stdout
 
 
+def test_the_sync_user_password_is_never_an_az_argument(az_tenant, tmp_path):
+    """Every user of a machine can read every process's arguments (/proc/PID/cmdline): the script creates the
+    user through Graph from a body file (az rest --body @file), owner-only and removed afterwards."""
+    fake, env = az_tenant
+    password = "@Sync-\"Us3r\"\\Pa55word%s!"  # @, quotes, a backslash and a format: it must arrive as it is
+    script = script_for(fake, tmp_path, {"presencesync:profile": "ucwa", "presencesync:syncUser": {
+        "userPrincipalName": SYNC_USER, "create": True, "licensedElsewhere": True}})
+    shim_dir, temp = tmp_path / "shim", tmp_path / "temp"
+    shim_dir.mkdir()
+    temp.mkdir()
+    log = tmp_path / "argv.log"
+    shim = shim_dir / "az"  # records each az command's arguments, and the mode of every @file it is given
+    shim.write_text(f"""#!/usr/bin/env bash
+for arg in "$@"; do
+  printf '%s\\n' "$arg" >>{log}
+  case "$arg" in @/*) stat -c 'mode %a' "${{arg#@}}" >>{log};; esac
+done
+exec {AZ} "$@"
+""")
+    shim.chmod(0o755)
+    done = run_script(script, {**env, "PATH": f"{shim_dir}:{env['PATH']}", "TMPDIR": str(temp)},
+                      SYNC_USER_PASSWORD=password)
+    assert done.returncode == 0, done.stderr
+    arguments = log.read_text()
+    assert password not in arguments  # the old script passed it as --password "$SYNC_USER_PASSWORD"
+    assert "mode 600" in arguments.splitlines()
+    assert list(temp.iterdir()) == []  # the body file is gone
+    assert fake.directory.users[SYNC_USER].password == password
+
+
+def test_az_reads_a_file_for_the_values_the_config_refuses(az_tenant, tmp_path):
+    """What the config rule rests on, run with the real CLI: az replaces an argument (or its part after the
+    first `=`) that starts with @ by the content of the file it names (azure-cli
+    azure/cli/core/commands/__init__.py, `_expand_file_prefixed_files`), so a display name or a redirect
+    URI shaped so would carry a local file into the customer's app registration."""
+    from presencesync.untrusted import az_file_problem
+
+    fake, env = az_tenant
+    secret = tmp_path / ".git-credentials"
+    secret.write_text("https://partner:ghp_token@github.com")
+    probes = {f"@{secret}": True, "@~/.git-credentials": True, f"x=@{secret}": True,
+              f"https://a.example/cb?x=@{secret}": True, f"a@{secret}": False, f"@{secret}-missing": False,
+              "Presence@Sync": False}
+    for value, expanded in probes.items():
+        done = subprocess.run([str(AZ), "ad", "app", "create", "--display-name", value, "--query", "displayName",
+                               "--output", "tsv"], env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        read = "ghp_token" in done.stdout
+        assert read is expanded, (value, done.stdout)
+        if read:
+            assert az_file_problem(value) is not None, value
+    assert secret.read_text() in {app["displayName"] for app in fake.directory.applications.values()}
+    stack = tmp_path / "Pulumi.h.yaml"
+    stack.write_text(json.dumps({"config": {"presencesync:displayName": "@~/.git-credentials",
+                                            "presencesync:syncUser": {"userPrincipalName": SYNC_USER},
+                                            "presencesync:syncUserPassword": {"secure": "v1:x"}}}))
+    done = subprocess.run([sys.executable, "-m", "presencesync", "manifest", "--config", str(stack), "--az-script"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    # The old code wrote the script, whose `az ad app create --display-name '@~/.git-credentials'` named the app
+    # after the file's content.
+    assert done.returncode == 1 and done.stdout == ""
+    assert "presencesync:displayName: '@~/.git-credentials' starts with @" in done.stderr
+
+
+def test_a_display_name_full_of_shell_and_json_syntax_arrives_as_written(az_tenant, tmp_path):
+    """Values the config allows reach az (and the sync user's Graph body) as one word each, never as syntax."""
+    fake, env = az_tenant
+    name = "Presence \"Sync\" $(touch pwned) `id` 100% \\n 'x' ; #"
+    script = script_for(fake, tmp_path, {"presencesync:profile": "ucwa", "presencesync:displayName": name,
+                                         "presencesync:syncUser": {"userPrincipalName": SYNC_USER, "create": True,
+                                                                   "licensedElsewhere": True}})
+    done = run_script(script, env, SYNC_USER_PASSWORD=SYNC_PASSWORD)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "pwned").exists()
+    assert [a["displayName"] for a in fake.directory.applications.values()] == [name]
+    assert fake.directory.users[SYNC_USER].password == SYNC_PASSWORD
+
+
 def test_the_script_creates_and_proves_each_sync_user_of_the_collection(az_tenant, tmp_path):
     """Novus's collection: every created sync user made with its own password variable, every one an owner
     (the script checks), and the hand-over lines name them in the page's order."""

@@ -385,12 +385,13 @@ def test_deployer_env_comes_from_the_stack_or_the_pipeline(tmp_path):
 
     (tmp_path / "Pulumi.customer-a.yaml").write_text(json.dumps({"config": {
         "azuread:tenantId": "11111111-2222-4333-8444-555555555555"}}))
-    assert deployer_env("customer-a", tmp_path, {"ARM_CLIENT_ID": "app", "ARM_TENANT_ID": "partner"}) == {
-        "ARM_TENANT_ID": "11111111-2222-4333-8444-555555555555", "ARM_CLIENT_ID": "app"}
+    app = "aaaaaaaa-2222-4333-8444-555555555555"
+    assert deployer_env("customer-a", tmp_path, {"ARM_CLIENT_ID": app, "ARM_TENANT_ID": "partner"}) == {
+        "ARM_TENANT_ID": "11111111-2222-4333-8444-555555555555", "ARM_CLIENT_ID": app}
     with pytest.raises(CliError, match="ARM_CLIENT_ID is not set and Pulumi"):
         deployer_env("customer-a", tmp_path, {})
-    done = pipeline("env", "customer-a", cwd=tmp_path, env={"ARM_CLIENT_ID": "app"})
-    assert done.stdout.splitlines() == ["ARM_TENANT_ID=11111111-2222-4333-8444-555555555555", "ARM_CLIENT_ID=app"]
+    done = pipeline("env", "customer-a", cwd=tmp_path, env={"ARM_CLIENT_ID": app})
+    assert done.stdout.splitlines() == ["ARM_TENANT_ID=11111111-2222-4333-8444-555555555555", f"ARM_CLIENT_ID={app}"]
 
 
 def test_stack_names_outside_pulumis_character_set_are_refused_wherever_stacks_are_listed(tmp_path):
