@@ -22,7 +22,7 @@ from presencesync.errors import PresenceSyncError
 from presencesync.names import AUDIENCES, PERSONAL_AUDIENCES
 from presencesync.permissions import PROFILE_NAMES, Profile
 from presencesync.sync_users import collection_problems, password_for, sizing_problem
-from presencesync.untrusted import printable, value_problems
+from presencesync.untrusted import excerpt, value_problems
 
 NAMESPACE = "presencesync"
 ENVIRONMENT_KEY = "azuread:environment"
@@ -544,12 +544,6 @@ class _Reader:
             if not isinstance(value.get(name, defaults[name]), bool):
                 self.problem(f"{key}.{name}", f"'{excerpt(str(value[name]))}' is not true or false")
         return {name: value.get(name, defaults[name]) is True for name in names}
-
-
-def excerpt(text: str, limit: int = 60) -> str:
-    """A value as a message may quote it: on one line, and cut short so a huge value never floods the log."""
-    shown = printable(text)
-    return shown if len(shown) <= limit else f"{shown[:limit - 20]}... ({len(text)} characters)"
 
 
 def _suggest(word: str, known: tuple[str, ...]) -> str:

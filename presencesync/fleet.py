@@ -20,14 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from presencesync.config import excerpt
 from presencesync.engine_events import EngineLog
 from presencesync.errors import PresenceSyncError
 from presencesync.project_config import stack_settings
 from presencesync.stack_file import stack_path
 from presencesync.stack_names import check_stack_name
 from presencesync.stack_tenant import StackTenantError, stack_file_deployer
-from presencesync.untrusted import is_guid
+from presencesync.untrusted import excerpt, is_guid
 
 # From this CLI version a failing after-hook (post-deploy) fails `pulumi up`; before, it was only a
 # warning and `up` succeeded with an unproven tenant. scripts/up.sh holds the same number.

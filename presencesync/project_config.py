@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from presencesync.config import NAMESPACE, SECRET_KEYS, ConfigError, Settings, excerpt, load_settings
+from presencesync.config import NAMESPACE, SECRET_KEYS, ConfigError, Settings, load_settings
 from presencesync.stack_file import (
     StackConfig,
     StackFileError,
@@ -33,6 +33,7 @@ from presencesync.stack_file import (
     read_stack_config,
     read_stack_text,
 )
+from presencesync.untrusted import excerpt
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 

@@ -24,8 +24,9 @@ from typing import Any
 
 import yaml
 
-from presencesync.config import NAMESPACE, excerpt
+from presencesync.config import NAMESPACE
 from presencesync.errors import PresenceSyncError
+from presencesync.untrusted import excerpt
 
 STACK_FILE_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt", "config", "environment")
 MAX_STACK_FILE_BYTES = 256 * 1024  # a tenant's stack file is a few kilobytes; reading this much takes ~0.6 s

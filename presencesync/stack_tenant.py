@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from presencesync.config import CLIENT_KEY, TENANT_KEY, Settings, excerpt
+from presencesync.config import CLIENT_KEY, TENANT_KEY, Settings
 from presencesync.errors import PresenceSyncError
 from presencesync.stack_file import read_stack_config, stack_path
-from presencesync.untrusted import is_guid
+from presencesync.untrusted import excerpt, is_guid
 
 if TYPE_CHECKING:
     from presencesync.credentials import TokenSource

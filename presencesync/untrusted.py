@@ -109,6 +109,12 @@ def printable(text: str) -> str:
     return _VSO.sub(lambda m: m.group(0)[0] + "\\u0023" + m.group(0)[2:], shown)
 
 
+def excerpt(text: str, limit: int = 60) -> str:
+    """A value as a message may quote it: on one line, and cut short so a huge value never floods the log."""
+    shown = printable(text)
+    return shown if len(shown) <= limit else f"{shown[:limit - 20]}... ({len(text)} characters)"
+
+
 def _escape(c: str) -> str:
     if c == "\\":
         return "\\\\"
