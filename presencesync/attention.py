@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from presencesync.config import parse_rfc3339
+from presencesync.rfc3339 import parse_rfc3339
 
 REMINDER_DAYS = (30, 14, 7, 3, 1)
 WARNING_DAYS = 30

@@ -21,6 +21,7 @@ from presencesync.clouds import CLOUDS
 from presencesync.errors import PresenceSyncError
 from presencesync.names import AUDIENCES, PERSONAL_AUDIENCES
 from presencesync.permissions import PROFILE_NAMES, Profile
+from presencesync.rfc3339 import format_rfc3339
 from presencesync.sync_users import collection_problems, password_for, sizing_problem
 from presencesync.untrusted import excerpt, value_problems
 
@@ -593,7 +594,7 @@ def _secret_end_date(expiry: str, now: datetime) -> str | None:
     if expiry == "never":
         return NEVER_EXPIRES
     if expiry in ("1y", "2y"):
-        return _rfc3339(_add_years(today, int(expiry[0])))
+        return format_rfc3339(_add_years(today, int(expiry[0])))
     if go_time := _GO_TIME.fullmatch(expiry):
         day, clock, hours, minutes = go_time.groups()
         expiry = f"{day}T{clock}{hours}:{minutes}"
@@ -607,7 +608,7 @@ def _secret_end_date(expiry: str, now: datetime) -> str | None:
         when = when.replace(tzinfo=UTC)
     if when <= now:
         return None
-    return _rfc3339(when)
+    return format_rfc3339(when)
 
 
 def _add_years(day: datetime, years: int) -> datetime:
@@ -615,16 +616,6 @@ def _add_years(day: datetime, years: int) -> datetime:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
         return day.replace(year=day.year + years, month=3, day=1)
-
-
-def _rfc3339(when: datetime) -> str:
-    return when.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_rfc3339(text: str) -> datetime:
-    """Read an RFC 3339 time such as Graph and the provider return (may carry fractions)."""
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def from_pulumi(now: datetime) -> Settings:

@@ -17,8 +17,8 @@ from typing import Any
 
 import jinja2
 
-from presencesync.config import parse_rfc3339
 from presencesync.errors import PresenceSyncError
+from presencesync.rfc3339 import parse_rfc3339
 
 RESULT_ORDER = ("failed", "drifted", "changes", "ok")  # worst first
 WARNING_DAYS = 30  # post-deploy --check calls a secret drift from here on

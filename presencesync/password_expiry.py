@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from presencesync.config import parse_rfc3339
+from presencesync.rfc3339 import parse_rfc3339
 
 NEVER = "never"
 UNKNOWN = "unknown"

@@ -19,13 +19,14 @@ from typing import Any
 from urllib.parse import quote
 
 from presencesync.clouds import Endpoints, endpoints_for
-from presencesync.config import Secret, Settings, parse_rfc3339
+from presencesync.config import Secret, Settings
 from presencesync.consent import ensure_consent
 from presencesync.credentials import graph_token_source
 from presencesync.errors import PresenceSyncError, StepFailedError
 from presencesync.graph import Call, Deadline, Graph, GraphError
 from presencesync.password_expiry import changed_drift, domain_validity, expiry, expiry_drift
 from presencesync.permissions import MICROSOFT_GRAPH, PROFILES
+from presencesync.rfc3339 import parse_rfc3339
 from presencesync.sign_in import Tokens, check_app_access, check_licence_and_ownership, resource_of
 from presencesync.stack_outputs import Deployed
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from presencesync import graph as urls
 from presencesync.clouds import endpoints_for
-from presencesync.config import Settings, parse_rfc3339
+from presencesync.config import Settings
 from presencesync.credentials import graph_token_source, token_claims
 from presencesync.graph import Call, Deadline, Graph
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
@@ -28,6 +28,7 @@ from presencesync.preflight_rights import Deployer, deployer_rights
 from presencesync.preflight_secrets import password_restrictions
 from presencesync.preflight_sign_in import sign_in_rules
 from presencesync.presence_users import PRESENCE_USERS, presence_users_warning
+from presencesync.rfc3339 import parse_rfc3339
 from presencesync.stack_outputs import OutputsError
 from presencesync.untrusted import excerpt, is_guid
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from presencesync.config import Settings, parse_rfc3339
+from presencesync.config import Settings
 from presencesync.preflight_findings import Finding, Reads
+from presencesync.rfc3339 import parse_rfc3339
 from presencesync.secret_lifetime import longest_end_date, longest_rotation_days, parse_duration, secret_span
 
 EXEMPT = ("an admin can exempt this application with a custom app management policy (isEnabled, without that "

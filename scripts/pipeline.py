@@ -36,10 +36,10 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from presencesync.config import parse_rfc3339  # noqa: E402
 from presencesync.errors import PresenceSyncError  # noqa: E402
 from presencesync.fleet import deployer_env, find_stacks  # noqa: E402
 from presencesync.project_config import stack_settings  # noqa: E402
+from presencesync.rfc3339 import parse_rfc3339  # noqa: E402
 from presencesync.stack_file import stack_path  # noqa: E402
 from presencesync.stack_names import check_stack_name  # noqa: E402
 

@@ -10,8 +10,9 @@ import pytest
 from conftest import stack_config
 
 from presencesync.client_secrets import EPOCH, ClientSecret, rotating_secrets
-from presencesync.config import from_pulumi, parse_rfc3339
+from presencesync.config import from_pulumi
 from presencesync.offline_plan import Plan, run_program
+from presencesync.rfc3339 import parse_rfc3339
 from presencesync.tenant import Tenant
 
 PASSWORD_TYPE = "azuread:index/applicationPassword:ApplicationPassword"
