@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from presencesync import fleet, sync_users
-from presencesync.config import DEFAULTS, PROFILES, ConfigError, Settings
+from presencesync.config import ConfigError, Settings
+from presencesync.config_keys import DEFAULTS, PROFILES
 from presencesync.errors import PresenceSyncError, missing_dependency
 from presencesync.fleet import DEFAULT_PARALLEL
 from presencesync.project_config import stack_settings

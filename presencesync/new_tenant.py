@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from presencesync.client_secrets import spread_offset
-from presencesync.config import DEFAULT_SECRET_EXPIRY, DEFAULTS, NAMESPACE, TENANT_KEY
+from presencesync.config_keys import DEFAULT_SECRET_EXPIRY, DEFAULTS, NAMESPACE, TENANT_KEY
 from presencesync.errors import PresenceSyncError
 from presencesync.stack_file import StackFileError, parse_yaml, read_stack_text, stack_path
 from presencesync.stack_names import STACK_NAME

@@ -27,7 +27,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from presencesync.config import NEVER_EXPIRES
+from presencesync.config_client_secrets import NEVER_EXPIRES
 from presencesync.names import APP_ROLE_ASSIGNMENT, APPLICATION, DELEGATED_GRANT, PASSWORD, PERSONAL_AUDIENCES
 from presencesync.permissions import PROFILES, Profile
 from presencesync.secret_lifetime import TWO_YEARS, SecretSpan, secret_span

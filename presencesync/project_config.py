@@ -24,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from presencesync.config import NAMESPACE, SECRET_KEYS, ConfigError, Settings, load_settings
+from presencesync.config import ConfigError, Settings, load_settings
+from presencesync.config_keys import NAMESPACE, SECRET_KEYS
 from presencesync.stack_file import (
     StackConfig,
     StackFileError,

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from presencesync.config import NAMESPACE
+from presencesync.config_keys import NAMESPACE
 from presencesync.errors import PresenceSyncError
 from presencesync.untrusted import excerpt
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from presencesync.config import CLIENT_KEY, TENANT_KEY, Settings
+from presencesync.config import Settings
+from presencesync.config_keys import CLIENT_KEY, TENANT_KEY
 from presencesync.errors import PresenceSyncError
 from presencesync.stack_file import read_stack_config, stack_path
 from presencesync.untrusted import excerpt, is_guid

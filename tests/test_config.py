@@ -11,16 +11,8 @@ import pytest
 import yaml
 from conftest import PASSWORD, needs_example_stack, stack_config
 
-from presencesync.config import (
-    DEFAULTS,
-    KNOWN_KEYS,
-    REQUIRED,
-    SECRET_KEYS,
-    UNDECLARED,
-    ConfigError,
-    Secret,
-    load_settings,
-)
+from presencesync.config import ConfigError, Secret, load_settings
+from presencesync.config_keys import DEFAULTS, KNOWN_KEYS, REQUIRED, SECRET_KEYS, UNDECLARED
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)

@@ -89,8 +89,9 @@ def test_anchored_patterns_refuse_a_trailing_newline():
                        ("syncUser", {"userPrincipalName": "sync@contoso.com\n"})]:
         with pytest.raises(ConfigError):
             load_settings(stack_config(**{key: value}), now=NOW)
-    from presencesync import config, policies, stack_file
-    for pattern in (config._GUID, config._DOMAIN, config._UPN_LOCAL, config._RFC3339, config._COUNTRY,
+    from presencesync import config_client_secrets, config_sync_users, config_values, policies, stack_file, untrusted
+    for pattern in (untrusted.GUID, config_values.DOMAIN, config_sync_users._UPN_LOCAL, config_client_secrets._RFC3339,
+                    config_sync_users._COUNTRY,
                     stack_file._FLOAT, stack_file._TIMESTAMP, policies._DURATION):
         assert not pattern.pattern.endswith("$"), pattern.pattern
     assert stack_file.resolve_plain("12\n") == "12\n"  # yaml.v3 (Go's regexp: $ is the end of text)

@@ -41,10 +41,10 @@ def base(**extra) -> dict:
 
 def test_the_provider_keys_are_the_installed_providers_own():
     """pulumi-azuread's config module (pulumi_azuread/config/vars.py, generated from the provider's schema.json
-    `config.variables`) reads each key by name; the list in config.py is that list."""
+    `config.variables`) reads each key by name; the list in config_keys.py is that list."""
     import pulumi_azuread.config.vars as provider_vars
 
-    from presencesync.config import PROVIDER_KEYS
+    from presencesync.config_keys import PROVIDER_KEYS
 
     source = Path(provider_vars.__file__).read_text(encoding="utf-8")
     assert tuple(sorted(re.findall(r"__config__\.get\w*\('(\w+)'\)", source))) == PROVIDER_KEYS
