@@ -15,6 +15,10 @@ class PresenceSyncError(Exception):
         return str(self).splitlines() or [type(self).__name__]
 
 
+class UserError(PresenceSyncError):
+    """A wrong argument or input file; the message is the whole report."""
+
+
 class StepFailedError(PresenceSyncError):
     """A post-deploy step found that something does not hold; `step` names it."""
 

@@ -131,7 +131,7 @@ def test_pipeline_env_prints_the_pipelines_client_id_only_as_a_guid(pipeline_cop
 
 
 def test_check_prints_every_value_escaped():
-    from presencesync.cli import _show
+    from presencesync.cli_check import _show
 
     shown = _show({"displayName": f"a\n{VSO}\r::x\u2028y\x85z\u200b", "list": [f"b\n{VSO}"]})
     assert command_lines(shown) == [] and len(shown.splitlines()) == 1
