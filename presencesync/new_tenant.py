@@ -25,7 +25,8 @@ import yaml
 from presencesync.client_secrets import spread_offset
 from presencesync.config_keys import DEFAULT_SECRET_EXPIRY, DEFAULTS, NAMESPACE, TENANT_KEY
 from presencesync.errors import PresenceSyncError
-from presencesync.stack_file import StackFileError, parse_yaml, read_stack_text, stack_path
+from presencesync.go_yaml import parse_yaml
+from presencesync.stack_file import StackFileError, read_stack_text, stack_path
 from presencesync.stack_names import STACK_NAME
 from presencesync.untrusted import excerpt, is_guid
 

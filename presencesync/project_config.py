@@ -26,14 +26,8 @@ import yaml
 
 from presencesync.config import ConfigError, Settings, load_settings
 from presencesync.config_keys import NAMESPACE, SECRET_KEYS
-from presencesync.stack_file import (
-    StackConfig,
-    StackFileError,
-    as_program_text,
-    parse_yaml,
-    read_stack_config,
-    read_stack_text,
-)
+from presencesync.go_yaml import as_program_text, parse_yaml
+from presencesync.stack_file import StackConfig, StackFileError, read_stack_config, read_stack_text
 from presencesync.untrusted import excerpt
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"

@@ -68,7 +68,7 @@ def test_deep_nesting_is_one_line_not_a_bug(tmp_path):
 
 def test_aliases_within_yaml_v3s_ratio_still_read():
     """A few aliases (a list reused once or twice) are what people write; yaml.v3 reads them."""
-    from presencesync.stack_file import allowed_alias_ratio, parse_yaml
+    from presencesync.go_yaml import allowed_alias_ratio, parse_yaml
 
     text = "a: &x [1, 2, 3]\nb: *x\nc: {k: *x}\n" + "".join(f"k{i}: v{i}\n" for i in range(2000))
     assert parse_yaml(text)["c"] == {"k": [1, 2, 3]}

@@ -89,12 +89,12 @@ def test_anchored_patterns_refuse_a_trailing_newline():
                        ("syncUser", {"userPrincipalName": "sync@contoso.com\n"})]:
         with pytest.raises(ConfigError):
             load_settings(stack_config(**{key: value}), now=NOW)
-    from presencesync import config_client_secrets, config_sync_users, config_values, policies, stack_file, untrusted
+    from presencesync import config_client_secrets, config_sync_users, config_values, go_yaml, policies, untrusted
     for pattern in (untrusted.GUID, config_values.DOMAIN, config_sync_users._UPN_LOCAL, config_client_secrets._RFC3339,
                     config_sync_users._COUNTRY,
-                    stack_file._FLOAT, stack_file._TIMESTAMP, policies._DURATION):
+                    go_yaml._FLOAT, go_yaml._TIMESTAMP, policies._DURATION):
         assert not pattern.pattern.endswith("$"), pattern.pattern
-    assert stack_file.resolve_plain("12\n") == "12\n"  # yaml.v3 (Go's regexp: $ is the end of text)
+    assert go_yaml.resolve_plain("12\n") == "12\n"  # yaml.v3 (Go's regexp: $ is the end of text)
 
 
 @pytest.fixture
