@@ -480,3 +480,15 @@ def test_a_clean_tenant_with_four_sync_users_takes_the_round_trips_of_one(tenant
         assert len(envelopes) == (2 if count == 12 else 1)  # 12 users: 34 reads, past one $batch's 20
     # msal's discovery, the deployer's token, the $batch(es): three, whatever the number of sync users.
     assert rounds == {1: 3, 4: 3, 12: 3}, rounds
+
+
+def test_the_deployer_needs_to_create_a_sync_user_the_collection_creates_past_its_first(tenant, tmp_path):
+    """The rights follow every sync user: the first exists, the second is to be created."""
+    revoke(tenant, "User.ReadWrite.All")
+    tenant.directory.users["sync0@contoso.com"] = User("sync0@contoso.com", PASSWORD)
+    done = preflight_cli(tenant, tmp_path, syncUsers=[
+        {"userPrincipalName": "sync0@contoso.com"},
+        {"userPrincipalName": "sync1@contoso.com", "create": True, "licensedElsewhere": True}])
+    assert done.returncode == 1
+    [stop] = lines(done, "error")
+    assert "preflight: deployer:" in stop and "User.ReadWrite.All to create the sync users;" in stop
