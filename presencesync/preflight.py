@@ -2,11 +2,12 @@
 creates anything, with the deployer's own credentials (found as post-deploy finds them).
 
 Everything is read in one `$batch` (a second only when the stack's outputs cannot name its application
-and one of the same name exists). Nothing is written. Each finding is one line: what was found, why it
-matters for Novus, what the customer's admin can do. A read the deployer may not make is one warning
-line, never the end of the preflight. The rules live beside: preflight_secrets.py (app management
-policies), preflight_rights.py (the deployer's rights), preflight_sign_in.py (security defaults and
-Conditional Access).
+and one of the same name exists); every sync user of the collection adds two reads, and past Graph's 20
+requests the envelopes go out side by side, so the round trips stay the same. Nothing is written. Each
+finding is one line: what was found, why it matters for Novus, what the customer's admin can do. A read
+the deployer may not make is one warning line, never the end of the preflight. The rules live beside:
+preflight_secrets.py (app management policies), preflight_rights.py (the deployer's rights),
+preflight_sign_in.py (security defaults and Conditional Access).
 """
 
 from __future__ import annotations
