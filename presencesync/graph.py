@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,23 +134,14 @@ class Graph:
         answers: dict[int, Answer] = {}
         pending = list(range(len(calls)))
         for attempt in itertools.count():
-            retry: list[int] = []
-            retry_after: float | None = None
-            for outer in self._batches(calls, pending):
-                for item in outer.body.get("responses", []):
-                    index = int(item["id"])
-                    answer = Answer(int(item["status"]), item.get("body") or {})
-                    if _retryable(answer, replicating):
-                        retry.append(index)
-                        hint = _retry_after((item.get("headers") or {}).get("Retry-After"))
-                        retry_after = max(retry_after or 0.0, hint) if hint is not None else retry_after
-                    elif answer.status >= 400:
-                        raise _error(answer, item.get("headers") or {}, calls[index])
-                    else:
-                        answers[index] = answer
+            answered, retry, retry_after = self._round(calls, pending, lambda _, a: _retryable(a, replicating))
+            for index, (answer, headers) in answered.items():
+                if index not in retry and answer.status >= 400:
+                    raise _error(answer, headers, calls[index])
+                answers[index] = answer
             if not retry:
                 return [answers[i] for i in range(len(calls))]
-            pending = sorted(retry)
+            pending = retry
             self.deadline.pause(attempt, f"{len(retry)} of the batched requests were not answered yet",
                                 retry_after)
         raise AssertionError("unreachable")
@@ -161,24 +152,35 @@ class Graph:
         answers: dict[int, Answer] = {}
         pending = list(range(len(calls)))
         for attempt in itertools.count():
-            retry: list[int] = []
-            retry_after: float | None = None
-            for outer in self._batches(calls, pending):
-                for item in outer.body.get("responses", []):
-                    index = int(item["id"])
-                    answers[index] = Answer(int(item["status"]), item.get("body") or {})
-                    if _retryable(answers[index], False) and not calls[index].once:
-                        retry.append(index)
-                        hint = _retry_after((item.get("headers") or {}).get("Retry-After"))
-                        retry_after = max(retry_after or 0.0, hint) if hint is not None else retry_after
+            answered, retry, retry_after = self._round(
+                calls, pending, lambda i, a: _retryable(a, False) and not calls[i].once)
+            answers.update({index: answer for index, (answer, _) in answered.items()})
             if not retry:
                 return [answers[i] for i in range(len(calls))]
-            pending = sorted(retry)
+            pending = retry
             try:
                 self.deadline.pause(attempt, f"{len(retry)} of the batched reads were not answered yet", retry_after)
             except DeadlineExceededError:
                 return [answers[i] for i in range(len(calls))]  # the caller reports what stayed unanswered
         raise AssertionError("unreachable")
+
+    def _round(self, calls: list[Call], pending: list[int], resend: Callable[[int, Answer], bool]
+               ) -> tuple[dict[int, tuple[Answer, Mapping[str, str]]], list[int], float | None]:
+        """One round of envelopes for the pending calls: each answer with its headers (in the order Graph
+        gave them), the calls `resend` says to send again (sorted), and the longest Retry-After among those."""
+        answered: dict[int, tuple[Answer, Mapping[str, str]]] = {}
+        retry: list[int] = []
+        retry_after: float | None = None
+        for outer in self._batches(calls, pending):
+            for item in outer.body.get("responses", []):
+                index = int(item["id"])
+                answer, headers = Answer(int(item["status"]), item.get("body") or {}), item.get("headers") or {}
+                answered[index] = (answer, headers)
+                if resend(index, answer):
+                    retry.append(index)
+                    hint = _retry_after(headers.get("Retry-After"))
+                    retry_after = max(retry_after or 0.0, hint) if hint is not None else retry_after
+        return answered, sorted(retry), retry_after
 
     def _batches(self, calls: list[Call], pending: list[int]) -> list[Answer]:
         """Send the pending calls in `$batch` envelopes of at most 20, side by side: more calls cost no more
