@@ -11,8 +11,10 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -25,8 +27,8 @@ log = logging.getLogger("presencesync.graph")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 REPLICATION_HINT = "does not exist or one of its queried reference-property objects"
-BATCH_LIMIT = 20  # Graph accepts at most 20 requests in one $batch
-
+# Graph takes at most 20 requests in one $batch ("Combine multiple HTTP requests using JSON batching").
+BATCH_LIMIT = 20
 
 
 class GraphError(PresenceSyncError):
@@ -97,7 +99,14 @@ class Graph:
         self.root = f"{endpoint}/v1.0"
         self.token = token
         self.deadline = deadline
-        self.session = requests.Session()
+        self._local = threading.local()  # a requests.Session per thread: $batch chunks go out side by side
+
+    @property
+    def session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        session: requests.Session = self._local.session
+        return session
 
     def send(self, call: Call, *, replicating: bool = False) -> Answer:
         """Send one call, retrying what is retryable; `replicating` also retries 404s and
@@ -125,25 +134,14 @@ class Graph:
         answers: dict[int, Answer] = {}
         pending = list(range(len(calls)))
         for attempt in itertools.count():
-            retry: list[int] = []
-            retry_after: float | None = None
-            for chunk in (pending[i:i + BATCH_LIMIT] for i in range(0, len(pending), BATCH_LIMIT)):
-                body = {"requests": [_batch_item(i, calls[i]) for i in chunk]}
-                outer = self.send(Call("POST", "/$batch", body, what="$batch"))
-                for item in outer.body.get("responses", []):
-                    index = int(item["id"])
-                    answer = Answer(int(item["status"]), item.get("body") or {})
-                    if _retryable(answer, replicating):
-                        retry.append(index)
-                        hint = _retry_after((item.get("headers") or {}).get("Retry-After"))
-                        retry_after = max(retry_after or 0.0, hint) if hint is not None else retry_after
-                    elif answer.status >= 400:
-                        raise _error(answer, item.get("headers") or {}, calls[index])
-                    else:
-                        answers[index] = answer
+            answered, retry, retry_after = self._round(calls, pending, lambda _, a: _retryable(a, replicating))
+            for index, (answer, headers) in answered.items():
+                if index not in retry and answer.status >= 400:
+                    raise _error(answer, headers, calls[index])
+                answers[index] = answer
             if not retry:
                 return [answers[i] for i in range(len(calls))]
-            pending = sorted(retry)
+            pending = retry
             self.deadline.pause(attempt, f"{len(retry)} of the batched requests were not answered yet",
                                 retry_after)
         raise AssertionError("unreachable")
@@ -154,26 +152,46 @@ class Graph:
         answers: dict[int, Answer] = {}
         pending = list(range(len(calls)))
         for attempt in itertools.count():
-            retry: list[int] = []
-            retry_after: float | None = None
-            for chunk in (pending[i:i + BATCH_LIMIT] for i in range(0, len(pending), BATCH_LIMIT)):
-                body = {"requests": [_batch_item(i, calls[i]) for i in chunk]}
-                outer = self.send(Call("POST", "/$batch", body, what="$batch"))
-                for item in outer.body.get("responses", []):
-                    index = int(item["id"])
-                    answers[index] = Answer(int(item["status"]), item.get("body") or {})
-                    if _retryable(answers[index], False) and not calls[index].once:
-                        retry.append(index)
-                        hint = _retry_after((item.get("headers") or {}).get("Retry-After"))
-                        retry_after = max(retry_after or 0.0, hint) if hint is not None else retry_after
+            answered, retry, retry_after = self._round(
+                calls, pending, lambda i, a: _retryable(a, False) and not calls[i].once)
+            answers.update({index: answer for index, (answer, _) in answered.items()})
             if not retry:
                 return [answers[i] for i in range(len(calls))]
-            pending = sorted(retry)
+            pending = retry
             try:
                 self.deadline.pause(attempt, f"{len(retry)} of the batched reads were not answered yet", retry_after)
             except DeadlineExceededError:
                 return [answers[i] for i in range(len(calls))]  # the caller reports what stayed unanswered
         raise AssertionError("unreachable")
+
+    def _round(self, calls: list[Call], pending: list[int], resend: Callable[[int, Answer], bool]
+               ) -> tuple[dict[int, tuple[Answer, Mapping[str, str]]], list[int], float | None]:
+        """One round of envelopes for the pending calls: each answer with its headers (in the order Graph
+        gave them), the calls `resend` says to send again (sorted), and the longest Retry-After among those."""
+        answered: dict[int, tuple[Answer, Mapping[str, str]]] = {}
+        retry: list[int] = []
+        retry_after: float | None = None
+        for outer in self._batches(calls, pending):
+            for item in outer.body.get("responses", []):
+                index = int(item["id"])
+                answer, headers = Answer(int(item["status"]), item.get("body") or {}), item.get("headers") or {}
+                answered[index] = (answer, headers)
+                if resend(index, answer):
+                    retry.append(index)
+                    hint = _retry_after(headers.get("Retry-After"))
+                    retry_after = max(retry_after or 0.0, hint) if hint is not None else retry_after
+        return answered, sorted(retry), retry_after
+
+    def _batches(self, calls: list[Call], pending: list[int]) -> list[Answer]:
+        """Send the pending calls in `$batch` envelopes of at most 20, side by side: more calls cost no more
+        sequential round trips, only more envelopes."""
+        chunks = [pending[at:at + BATCH_LIMIT] for at in range(0, len(pending), BATCH_LIMIT)]
+        envelopes = [Call("POST", "/$batch", {"requests": [_batch_item(i, calls[i]) for i in chunk]}, what="$batch")
+                     for chunk in chunks]
+        if len(envelopes) == 1:
+            return [self.send(envelopes[0])]
+        with ThreadPoolExecutor(max_workers=len(envelopes)) as pool:
+            return list(pool.map(self.send, envelopes))
 
     def _http(self, method: str, url: str, body: dict[str, Any] | None,
               headers: dict[str, str] | None = None) -> requests.Response:

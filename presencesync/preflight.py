@@ -2,11 +2,12 @@
 creates anything, with the deployer's own credentials (found as post-deploy finds them).
 
 Everything is read in one `$batch` (a second only when the stack's outputs cannot name its application
-and one of the same name exists). Nothing is written. Each finding is one line: what was found, why it
-matters for Novus, what the customer's admin can do. A read the deployer may not make is one warning
-line, never the end of the preflight. The rules live beside: preflight_secrets.py (app management
-policies), preflight_rights.py (the deployer's rights), preflight_sign_in.py (security defaults and
-Conditional Access).
+and one of the same name exists); every sync user of the collection adds two reads, and past Graph's 20
+requests the envelopes go out side by side, so the round trips stay the same. Nothing is written. Each
+finding is one line: what was found, why it matters for Novus, what the customer's admin can do. A read
+the deployer may not make is one warning line, never the end of the preflight. The rules live beside:
+preflight_secrets.py (app management policies), preflight_rights.py (the deployer's rights),
+preflight_sign_in.py (security defaults and Conditional Access).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 from presencesync import graph as urls
 from presencesync.clouds import endpoints_for
 from presencesync.config import Settings
+from presencesync.config_sync_users import SyncUser
 from presencesync.credentials import graph_token_source, token_claims
 from presencesync.graph import Call, Deadline, Graph
 from presencesync.permissions import MICROSOFT_GRAPH, SKYPE_FOR_BUSINESS_ONLINE
-from presencesync.preflight_findings import Finding, Reads
+from presencesync.preflight_findings import Finding, Reads, groups_read, sync_users_of, user_read
 from presencesync.preflight_rights import Deployer, deployer_rights
 from presencesync.preflight_secrets import password_restrictions
 from presencesync.preflight_sign_in import sign_in_rules
@@ -96,7 +98,6 @@ def preflight(settings: Settings, graph: Graph, deployer: Deployer, own: OwnAppl
 
 
 def _reads(settings: Settings, deployer: Deployer, own: OwnApplication) -> dict[str, Call]:
-    upn = settings.sync_user.user_principal_name
     calls = {
         "default policy": Call("GET", urls.DEFAULT_APP_MANAGEMENT_POLICY, what="the tenant's app management policy"),
         "security defaults": Call("GET", urls.SECURITY_DEFAULTS, what="security defaults"),
@@ -104,11 +105,14 @@ def _reads(settings: Settings, deployer: Deployer, own: OwnApplication) -> dict[
         # Retry-After: read once, and say so when refused.
         "conditional access": Call("GET", urls.CONDITIONAL_ACCESS_POLICIES, what="Conditional Access policies",
                                    once=True),
-        "sync user": Call("GET", urls.user(upn, "id,accountEnabled,assignedPlans"), what="the sync user"),
-        "sync user groups": Call("GET", urls.memberships(upn), what="the sync user's groups"),
         "same name": Call("GET", urls.applications_named(settings.display_name), what="applications of this name"),
         "presence users": PRESENCE_USERS,
     }
+    for wanted in sync_users_of(settings):  # two reads each: more users, more $batch envelopes side by side
+        upn = wanted.user_principal_name
+        calls[user_read(upn)] = Call("GET", urls.user(upn, "id,accountEnabled,assignedPlans"),
+                                     what=f"the sync user {upn}")
+        calls[groups_read(upn)] = Call("GET", urls.memberships(upn), what=f"the groups of the sync user {upn}")
     if own.known and own.object_id:
         calls["own application"] = Call("GET", urls.application(own.object_id), what="the stack's application")
         calls["own policies"] = Call("GET", urls.app_management_policies(own.object_id),
@@ -131,8 +135,7 @@ def _sizing(settings: Settings, reads: Reads) -> list[Finding]:
     counted = (reads.body("presence users") or {}).get("@odata.count")
     if not isinstance(counted, int):
         return []
-    line = presence_users_warning(counted, settings.profile, settings.watched_users,
-                                  len(settings.sync_users or (settings.sync_user,)))
+    line = presence_users_warning(counted, settings.profile, settings.watched_users, len(sync_users_of(settings)))
     return [Finding(False, "watchedUsers", line.removeprefix("presencesync:watchedUsers: "))] if line else []
 
 
@@ -143,21 +146,8 @@ def _profile_needs(settings: Settings, reads: Reads, same_name: list[dict[str, A
         found.append(Finding(True, "ucwa", f"the tenant has no Skype for Business Online service principal "
                              f"({SKYPE_FOR_BUSINESS_ONLINE}), whose scopes the app requests for Novus: pulumi up "
                              f"would stop; add it with az ad sp create --id {SKYPE_FOR_BUSINESS_ONLINE}"))
-    upn = settings.sync_user.user_principal_name
-    user = reads.body("sync user")
-    if reads.status("sync user") == 404 and not settings.sync_user.create:
-        found.append(Finding(True, "sync user", f"{upn} does not exist in this tenant, and Novus signs in as it: "
-                             "create it (Office 365 E1 or higher), or set presencesync:syncUser.create: true"))
-    elif user is not None:
-        if user.get("accountEnabled") is False:
-            found.append(Finding(True, "sync user", f"{upn} is disabled, so Novus cannot sign in as it "
-                                 "(AADSTS50057): enable the account in the Entra admin center"))
-        plans = {p.get("service") for p in user.get("assignedPlans") or []
-                 if p.get("capabilityStatus") in USABLE_PLAN}
-        if not PRESENCE_SERVICES & plans and not settings.sync_user.create:
-            found.append(Finding(True, "sync user", f"{upn} has no Teams or Skype for Business licence (its "
-                                 "assignedPlans hold neither TeamspaceAPI nor MicrosoftCommunicationsOnline), so "
-                                 "it has no presence for Novus to sync: assign Office 365 E1 or higher"))
+    for wanted in sync_users_of(settings):
+        found += _sync_user_needs(wanted, reads)
     for other in same_name:
         text = (f"another application (client ID {other.get('appId')}) is already named '{settings.display_name}': "
                 "pulumi up refuses a duplicate name; set presencesync:displayName to another name, or take that "
@@ -168,4 +158,25 @@ def _profile_needs(settings: Settings, reads: Reads, same_name: list[dict[str, A
             found.append(Finding(False, "display name", text.replace(
                 "another application", "an application", 1) + " (the stack's outputs could not be read to tell "
                 "whether it is this stack's own; if it is, nothing is wrong)"))
+    return found
+
+
+def _sync_user_needs(wanted: SyncUser, reads: Reads) -> list[Finding]:
+    """One sync user of the collection: it exists (or will be created), is enabled and has Teams or Skype."""
+    upn = wanted.user_principal_name
+    user = reads.body(user_read(upn))
+    if reads.status(user_read(upn)) == 404 and not wanted.create:
+        return [Finding(True, "sync user", f"{upn} does not exist in this tenant, and Novus signs in as it: create it "
+                        "(Office 365 E1 or higher), or set create: true for it in presencesync:syncUser or syncUsers")]
+    if user is None:
+        return []
+    found = []
+    if user.get("accountEnabled") is False:
+        found.append(Finding(True, "sync user", f"{upn} is disabled, so Novus cannot sign in as it (AADSTS50057): "
+                             "enable the account in the Entra admin center"))
+    plans = {p.get("service") for p in user.get("assignedPlans") or [] if p.get("capabilityStatus") in USABLE_PLAN}
+    if not PRESENCE_SERVICES & plans and not wanted.create:
+        found.append(Finding(True, "sync user", f"{upn} has no Teams or Skype for Business licence (its assignedPlans "
+                             "hold neither TeamspaceAPI nor MicrosoftCommunicationsOnline), so it has no presence for "
+                             "Novus to sync: assign Office 365 E1 or higher"))
     return found

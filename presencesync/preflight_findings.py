@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from presencesync.config import Settings
+from presencesync.config_sync_users import SyncUser
 from presencesync.graph import Answer, Call
 from presencesync.untrusted import printable
 
@@ -41,6 +43,20 @@ NEEDS: dict[str, tuple[str, str]] = {
 }
 
 
+def sync_users_of(settings: Settings) -> tuple[SyncUser, ...]:
+    """Every sync user of the stack, in Novus's page order (the one-user form is a collection of one)."""
+    return settings.sync_users or (settings.sync_user,)
+
+
+# Each sync user has its own reads, named by kind and user principal name; NEEDS is by kind.
+def user_read(upn: str) -> str:
+    return f"sync user:{upn}"
+
+
+def groups_read(upn: str) -> str:
+    return f"sync user groups:{upn}"
+
+
 class Reads:
     """The answers by read name; refused and failed reads become warning findings, each once."""
 
@@ -72,7 +88,7 @@ class Reads:
 
     def _why(self, name: str, answer: Answer) -> str:
         what = self.calls[name].what
-        permission, by_hand = NEEDS[name]
+        permission, by_hand = NEEDS[name.split(":", 1)[0]]
         error = answer.body.get("error") or {}
         if answer.status in (401, 403):
             return (f"the deployer may not read {what} (Graph answered {answer.status} {error.get('code', '')}); "

@@ -1,5 +1,5 @@
 """Does the deployer hold what `pulumi up` will need for this stack's settings (profile, consent mode,
-`syncUser.create`, licence)? A service principal: its Microsoft Graph application permissions, as the
+which sync users it creates and licenses)? A service principal: its Microsoft Graph application permissions, as the
 README's Prerequisites list them. A signed-in admin: its Entra directory roles. Everything missing is
 listed in one line, each with what to grant. With `consent: manual` a human admin grants consent, so
 the consent rights are not needed."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from presencesync.config import Settings
-from presencesync.preflight_findings import Finding, Reads
+from presencesync.preflight_findings import Finding, Reads, sync_users_of
 
 DIRECTORY_WRITE = "Directory.ReadWrite.All"
 
@@ -38,9 +38,9 @@ def permissions_needed(settings: Settings) -> list[Need]:
     if settings.profile == "graph":
         needs.append(Need(("AppRoleAssignment.ReadWrite.All",), "to grant the app's Graph application permissions",
                           True))
-    if settings.sync_user.create:
-        needs.append(Need(("User.ReadWrite.All", DIRECTORY_WRITE), "to create the sync user"))
-        if settings.sync_user.license_sku_id:
+    if any(u.create for u in sync_users_of(settings)):
+        needs.append(Need(("User.ReadWrite.All", DIRECTORY_WRITE), "to create the sync users"))
+        if any(u.create and u.license_sku_id for u in sync_users_of(settings)):
             needs += [Need(("Group.ReadWrite.All", DIRECTORY_WRITE), "to create the sync user's licence group"),
                       Need(("LicenseAssignment.ReadWrite.All", DIRECTORY_WRITE), "to license that group")]
     return needs
@@ -71,9 +71,9 @@ def roles_needed(settings: Settings) -> list[Need]:
                           "to consent to Microsoft Graph application permissions", True))
     else:
         needs.append(Need(app_admins, "to grant admin consent", True))
-    if settings.sync_user.create:
-        needs.append(Need((GLOBAL_ADMINISTRATOR, USER_ADMINISTRATOR), "to create the sync user and its group"))
-        if settings.sync_user.license_sku_id:
+    if any(u.create for u in sync_users_of(settings)):
+        needs.append(Need((GLOBAL_ADMINISTRATOR, USER_ADMINISTRATOR), "to create the sync users and their group"))
+        if any(u.create and u.license_sku_id for u in sync_users_of(settings)):
             needs.append(Need((GLOBAL_ADMINISTRATOR, LICENSE_ADMINISTRATOR), "to license the sync user's group"))
     return needs
 

@@ -1,5 +1,6 @@
 """Sign-in rules that would stop the sync user's password sign-in, which cannot answer MFA: security
-defaults, and Conditional Access policies that require MFA or block sign-in for it.
+defaults, and Conditional Access policies that require MFA or block sign-in for it; for every sync user of
+the collection, each finding naming its user.
 
 A policy counts when it is `enabled` (not report-only), its users take in the sync user (All, the user,
 or a group it is in) without excluding it (by ID or through a group), its applications take in an API
@@ -16,30 +17,36 @@ from typing import Any
 
 from presencesync.config import Settings
 from presencesync.permissions import PROFILES
-from presencesync.preflight_findings import Finding, Reads
+from presencesync.preflight_findings import Finding, Reads, groups_read, sync_users_of, user_read
 
 PASSWORD_SIGN_IN_CLIENTS = frozenset({"all", "mobileAppsAndDesktopClients"})
 EVERY_API = frozenset({"All", "Office365"})
 
 
 def sign_in_rules(settings: Settings, reads: Reads) -> list[Finding]:
-    upn = settings.sync_user.user_principal_name
-    user = reads.body("sync user")
+    """For every sync user of the collection: each finding names the user it would stop."""
+    defaults = reads.body("security defaults")
+    policies = reads.value("conditional access")  # None: said by the read
+    apis = {api.app_id for api in PROFILES[settings.profile]}
+    found = []
+    for wanted in sync_users_of(settings):
+        found += _rules_for(wanted.user_principal_name, reads, defaults, policies or [], apis)
+    return found
+
+
+def _rules_for(upn: str, reads: Reads, defaults: dict[str, Any] | None, policies: list[dict[str, Any]],
+               apis: set[str]) -> list[Finding]:
+    user = reads.body(user_read(upn))
     exists = user is not None
     when = "" if exists else f" (a warning while {upn} does not exist yet; once it does, the proof of sign-in fails)"
     found = []
-    defaults = reads.body("security defaults")
     if defaults and defaults.get("isEnabled") is True:
         found.append(Finding(exists, "security defaults", f"security defaults are on, so {upn}'s password sign-in is "
                              "asked for MFA (AADSTS50076), which Novus cannot answer: an admin turns security "
                              "defaults off and protects the tenant with Conditional Access policies that exclude "
                              f"the sync user{when}"))
-    policies = reads.value("conditional access")
-    if policies is None:
-        return found  # said by the read
-    groups = {str(g.get("id")) for g in reads.value("sync user groups") or []} if exists else set()
+    groups = {str(g.get("id")) for g in reads.value(groups_read(upn)) or []} if exists else set()
     user_id = str(user.get("id")) if user else None
-    apis = {api.app_id for api in PROFILES[settings.profile]}
     for policy in policies:
         effect = _effect(policy)
         if effect and policy.get("state") == "enabled" and _takes_in(policy, user_id, groups) and \
@@ -47,7 +54,7 @@ def sign_in_rules(settings: Settings, reads: Reads) -> list[Finding]:
             found.append(Finding(exists, "conditional access", f"policy '{policy.get('displayName')}' "
                                  f"({policy.get('id')}) {effect} for {upn}'s sign-in, which Novus cannot pass "
                                  f"({'AADSTS53003' if effect == 'blocks sign-in' else 'AADSTS50076'}): an admin "
-                                 f"excludes the sync user from it (Users > Exclude){when}"))
+                                 f"excludes the sync user {upn} from it (Users > Exclude){when}"))
     return found
 
 

@@ -230,3 +230,13 @@ def az_signed_in(fake: FakeEntra, tmp_path: Path, upn: str, password: str) -> di
         done = subprocess.run([str(AZ), *args], env=env, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
     return env
+
+
+def sequential_round_trips(starts: list[float], latency: float) -> int:
+    """The fake's requests in waves, with every answer held back `latency` seconds: requests sent within half a
+    round trip of a wave's first share it (sent side by side), a later one waited for an answer."""
+    waves, first = 0, None
+    for at in sorted(starts):
+        if first is None or at - first >= latency / 2:
+            waves, first = waves + 1, at
+    return waves

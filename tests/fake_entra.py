@@ -29,6 +29,9 @@ import fake_entra_policies
 import trustme
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+# Graph takes at most 20 requests in one JSON batch (Microsoft Graph, "Combine multiple HTTP requests using JSON
+# batching", learn.microsoft.com/graph/json-batching) and refuses more with 400.
+BATCH_LIMIT = 20
 _GUID = re.compile(r"[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}")
 AADSTS_TEXT = {
     70008: "The provided authorization code or refresh token has expired due to inactivity.",
@@ -292,6 +295,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._reply(401, _graph_error("InvalidAuthenticationToken", "Access token is empty."))
             body = json.loads(raw) if raw else None
             if path == "/v1.0/$batch" and method == "POST":
+                if len(body["requests"]) > BATCH_LIMIT:  # the fake's own wording; the limit is Graph's
+                    return self._reply(400, _graph_error("BadRequest", f"A $batch takes at most {BATCH_LIMIT} "
+                                                         "requests."))
                 return self._reply(200, {"responses": [_batch_item(d, caller, item) for item in body["requests"]]})
             status, answer = _graph(d, caller, method, self.path[len("/v1.0"):], body, dict(self.headers))
             return self._reply(status, answer, {"request-id": str(uuid.uuid4())})

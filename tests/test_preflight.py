@@ -12,7 +12,19 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from conftest import DEPLOYER_APP, ROOT, SECURE, TENANT_ID, UPN, assert_no_secret, deployer_env, run, stack_config
+from conftest import (
+    DEPLOYER_APP,
+    PASSWORD,
+    ROOT,
+    SECURE,
+    TENANT_ID,
+    UPN,
+    assert_no_secret,
+    deployer_env,
+    run,
+    sequential_round_trips,
+    stack_config,
+)
 from fake_entra import App, FakeEntra, Fault, User, _token_answer
 from fake_entra_policies import default_app_management_policy, restriction
 
@@ -35,9 +47,15 @@ def preflight_cli(fake: FakeEntra, tmp_path: Path, outs: dict[str, Any] | None =
     """`python -m presencesync preflight` for a stack of `config` (the stack is new unless `outs` says otherwise)."""
     stack = tmp_path / "Pulumi.t.yaml"
     config = {"watchedUsers": 100, **config}  # said, and more than the clean tenant's users with Teams (issue 19)
+    if "syncUsers" in config:  # the collection: each password sealed in syncUserPasswords, no one-user form
+        upns = [u["userPrincipalName"] for u in config["syncUsers"]]
+        config = {"syncUser": None, "syncUserPassword": None, **config}
+        passwords = {"presencesync:syncUserPasswords": {upn: SECURE for upn in upns}}
+    else:
+        passwords = {"presencesync:syncUserPassword": SECURE}
     stack.write_text(json.dumps({"config": {"azuread:tenantId": fake.directory.tenant_id,
                                             **{k: _yaml_value(v) for k, v in stack_config(**config).items()},
-                                            "presencesync:syncUserPassword": SECURE}}))
+                                            **passwords}}))
     out_file = tmp_path / "outputs.json"
     out_file.write_text(json.dumps(outs or {}))
     writes = len(fake.directory.writes())
@@ -378,3 +396,99 @@ def test_the_tenants_users_with_teams_are_counted_and_watched_users_weighed(tena
     assert lines(smaller, "warning")[0].startswith(f"warning: preflight: watchedUsers: 150, and the tenant has {counted}")
     assert lines(preflight_cli(tenant, tmp_path, watchedUsers=counted), "warning") == []
     assert "1 Graph round trip(s)" in smaller.stderr
+
+
+COLLECTION = ["excluded@contoso.com", "disabled@contoso.com", "unlicensed@contoso.com", "new@contoso.com"]
+LATENCY = 0.3  # a round trip; long beside the scheduling jitter of a loaded machine
+
+
+def named(done) -> list[tuple[str, str, str]]:
+    """Each error and warning line as (level, topic, the one sync user of COLLECTION it names)."""
+    found = []
+    for line in lines(done, "error") + lines(done, "warning"):
+        [upn] = [u for u in COLLECTION if u in line]  # one user, named by its user principal name
+        found.append((line.split(":")[0], line.split(": ")[2], upn))
+    return sorted(found)
+
+
+def test_every_sync_user_of_the_collection_is_checked_each_finding_naming_it(tenant, tmp_path):
+    """Issue 19 made the sync users a collection: the preflight's sign-in rules and what the profile needs hold
+    for each of them, not only the first."""
+    d = tenant.directory
+    for upn in COLLECTION[:3]:
+        d.users[upn] = User(upn, PASSWORD)
+    d.users["disabled@contoso.com"].enabled = False
+    d.users["unlicensed@contoso.com"].licensed = False
+    d.ca_policies = [mfa_for_all_users(exclude=[d.users["excluded@contoso.com"].id])]
+    users = [{"userPrincipalName": upn} for upn in COLLECTION[:3]] + [
+        {"userPrincipalName": "new@contoso.com", "create": True, "licensedElsewhere": True}]
+    done = preflight_cli(tenant, tmp_path, syncUsers=users)
+    assert done.returncode == 1
+    assert named(done) == [
+        ("error", "conditional access", "disabled@contoso.com"),
+        ("error", "conditional access", "unlicensed@contoso.com"),
+        ("error", "sync user", "disabled@contoso.com"),
+        ("error", "sync user", "unlicensed@contoso.com"),
+        ("warning", "conditional access", "new@contoso.com")], done.stderr  # not there yet: a warning
+    assert "policy 'Require MFA for all users' (0c9d2b4a-8d30-413f-88b8-144c6c8d98d9) requires MFA for " \
+           "disabled@contoso.com's sign-in" in done.stderr
+    assert "disabled@contoso.com is disabled" in done.stderr and \
+        "unlicensed@contoso.com has no Teams or Skype for Business licence" in done.stderr
+    assert "new@contoso.com does not exist yet" in done.stderr
+    # Not to be created, the missing user is an error of its own.
+    users[3] = {"userPrincipalName": "new@contoso.com"}
+    missing = preflight_cli(tenant, tmp_path, syncUsers=users)
+    assert ("error", "sync user", "new@contoso.com") in named(missing)
+    assert "new@contoso.com does not exist in this tenant" in missing.stderr
+    # Security defaults stop each sync user that exists, and warn for the one still to be created.
+    d.ca_policies = []
+    d.users["disabled@contoso.com"].enabled = d.users["unlicensed@contoso.com"].licensed = True
+    d.security_defaults = True
+    users[3] = {"userPrincipalName": "new@contoso.com", "create": True, "licensedElsewhere": True}
+    defaults = preflight_cli(tenant, tmp_path, syncUsers=users)
+    assert named(defaults) == [("error", "security defaults", upn) for upn in sorted(COLLECTION[:3])] + [
+        ("warning", "security defaults", "new@contoso.com")], defaults.stderr
+
+
+def _clean_run(tenant: FakeEntra, tmp_path: Path, upns: list[str]) -> tuple[Any, list[Any], int]:
+    """The preflight of a clean tenant with these sync users: its answer, the fake's requests, the round trips."""
+    d = tenant.directory
+    for upn in upns:
+        d.users[upn] = User(upn, PASSWORD)
+    d.seen.clear()
+    d.latency = LATENCY
+    try:
+        done = preflight_cli(tenant, tmp_path, syncUsers=[{"userPrincipalName": upn} for upn in upns])
+    finally:
+        d.latency = 0.0
+    return done, list(d.seen), sequential_round_trips([s.at for s in d.seen if not s.batched], LATENCY)
+
+
+def test_a_clean_tenant_with_four_sync_users_takes_the_round_trips_of_one(tenant, tmp_path):
+    """Every sync user is read (two reads each) in the preflight's $batch; past Graph's 20 requests a $batch the
+    envelopes go out side by side, so the sequential round trips do not grow with the collection."""
+    rounds = {}
+    for count in (1, 4, 12):
+        upns = [f"sync{i}@contoso.com" for i in range(count)]
+        done, seen, rounds[count] = _clean_run(tenant, tmp_path, upns)
+        assert done.returncode == 0, done.stderr
+        assert lines(done, "error") == lines(done, "warning") == [], done.stderr
+        read = {s.path for s in seen if s.batched}
+        for upn in upns:  # each sync user itself, and its groups (for Conditional Access)
+            assert {f"/v1.0/users/{upn}", f"/v1.0/users/{upn}/transitiveMemberOf"} <= read, (upn, sorted(read))
+        envelopes = [s for s in seen if s.path == "/v1.0/$batch"]
+        assert len(envelopes) == (2 if count == 12 else 1)  # 12 users: 34 reads, past one $batch's 20
+    # msal's discovery, the deployer's token, the $batch(es): three, whatever the number of sync users.
+    assert rounds == {1: 3, 4: 3, 12: 3}, rounds
+
+
+def test_the_deployer_needs_to_create_a_sync_user_the_collection_creates_past_its_first(tenant, tmp_path):
+    """The rights follow every sync user: the first exists, the second is to be created."""
+    revoke(tenant, "User.ReadWrite.All")
+    tenant.directory.users["sync0@contoso.com"] = User("sync0@contoso.com", PASSWORD)
+    done = preflight_cli(tenant, tmp_path, syncUsers=[
+        {"userPrincipalName": "sync0@contoso.com"},
+        {"userPrincipalName": "sync1@contoso.com", "create": True, "licensedElsewhere": True}])
+    assert done.returncode == 1
+    [stop] = lines(done, "error")
+    assert "preflight: deployer:" in stop and "User.ReadWrite.All to create the sync users;" in stop

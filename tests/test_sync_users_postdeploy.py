@@ -9,7 +9,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import CLIENT_ID, CLIENT_SECRET, DEPLOYER_APP, DEPLOYER_SECRET, outputs
+from conftest import CLIENT_ID, CLIENT_SECRET, DEPLOYER_APP, DEPLOYER_SECRET, outputs, sequential_round_trips
 from fake_entra import App, FakeEntra, User
 
 from presencesync.config import load_settings
@@ -71,16 +71,7 @@ def _run(fake: FakeEntra, names: list[str]) -> tuple[list[str], list[str], dict[
             os.environ.pop("REQUESTS_CA_BUNDLE")
         else:
             os.environ["REQUESTS_CA_BUNDLE"] = previous
-    return drift, said, expiries, _waves([s.at for s in d.seen[before:] if not s.batched])
-
-
-def _waves(starts: list[float]) -> int:
-    """Sequential round trips: requests sent within half a round trip of a wave's first share it."""
-    waves, first = 0, None
-    for at in sorted(starts):
-        if first is None or at - first >= LATENCY / 2:
-            waves, first = waves + 1, at
-    return waves
+    return drift, said, expiries, sequential_round_trips([s.at for s in d.seen[before:] if not s.batched], LATENCY)
 
 
 def test_four_sync_users_dates_drift_and_round_trips(collection):
