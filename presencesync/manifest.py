@@ -176,7 +176,9 @@ def az_script(settings: Settings, resolved: list[ResolvedApi]) -> str:
             "# center). It is created through Graph from a body file only you can read (mktemp makes it 0600),",
             "# removed at once, so the password never is a command's argument.",
             f"if ! az ad user show --id {q(upn)} --query id --output tsv >/dev/null 2>&1; then",
-            f"  : \"${{{variable}:?set {variable} to the password of {upn}}}\"",
+            # Not in `${VAR:?message}`: a quote in the name (o'brien@...) would open a string there.
+            f"  [ -n \"${{{variable}:-}}\" ] || "
+            f"{{ echo {q(f'set {variable} to the password of {upn}')} >&2; exit 1; }}",
             f"  case \"${variable}\" in *[[:cntrl:]]*)",
             f"    echo \"{variable} holds a control character; choose another password\" >&2; exit 1;; esac",
             "  BODY_FILE=\"$(mktemp)\"",

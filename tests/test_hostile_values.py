@@ -220,3 +220,19 @@ def test_the_markdown_summary_keeps_each_tenant_on_its_row():
     assert "\r" not in summary and command_lines(summary) == []
     assert [line for line in summary.splitlines() if line.startswith("| acme")] == [
         "| acme | FAILED |  |  | pulumi said &#124; evil &#124; row &#124; ::error::x |"]
+
+
+def test_the_az_script_keeps_its_quoting_for_a_sync_user_name_with_an_apostrophe(tmp_path):
+    """An apostrophe is valid in a user principal name (o'brien@contoso.com) and the check lets it through.
+    Inside a double-quoted `${VAR:?message}` bash takes a single quote in the message as opening a quoted
+    string, so the rest of the script (the stack's own values in it too) would be read with its quoting
+    shifted: the script must still parse, and the display name's `$(...)` must stay text."""
+    stack = write_stack(tmp_path, {
+        "presencesync:profile": "graph", "presencesync:displayName": "Novus $(touch pwned)",
+        "presencesync:syncUser": {"userPrincipalName": "o'brien@contoso.com", "create": True,
+                                  "usageLocation": "DK", "licensedElsewhere": True},
+        "presencesync:syncUserPassword": {"secure": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}})
+    done = run("manifest", "--config", str(stack), "--az-script")
+    assert done.returncode == 0, done.stderr
+    syntax = subprocess.run(["bash", "-n"], input=done.stdout, capture_output=True, text=True, check=False)
+    assert syntax.returncode == 0, syntax.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,15 +31,28 @@ def page_job() -> dict[str, Any]:
     return document["jobs"]["page"]
 
 
-def ado_page_step() -> dict[str, Any]:
-    """The drift stage's page job runs the shared page template; its report step is the one that posts."""
+def ado_page_step(stage: str = "drift") -> dict[str, Any]:
+    """The stage's page job runs the shared page template; its report step is the one that posts. The step's
+    `env` is returned as the template expands it for the stage's `action` (conditional insertion: a key
+    `${{ if ne(parameters.action, 'X') }}` inserts its mapping unless action is X; Azure Pipelines docs,
+    "Template expressions", conditional insertion)."""
     document = yaml.safe_load((ROOT / "azure-pipelines.yml").read_text())
-    drift = next(s for s in document["stages"] if s["stage"] == "drift")
-    job = next(j for j in drift["jobs"] if j.get("job") == "page")
+    found = next(s for s in document["stages"] if s["stage"] == stage)
+    job = next(j for j in found["jobs"] if j.get("job") == "page")
     [template] = [s for s in job["steps"] if "template" in s]
-    assert template == {"template": ".azure-pipelines/page-steps.yml", "parameters": {"action": "drift"}}
+    assert template["template"] == ".azure-pipelines/page-steps.yml"
+    action = template["parameters"]["action"]
     steps = yaml.safe_load((ROOT / ".azure-pipelines" / "page-steps.yml").read_text())["steps"]
-    return next(s for s in steps if "fleet report" in s.get("bash", ""))
+    step = dict(next(s for s in steps if "fleet report" in s.get("bash", "")))
+    env: dict[str, str] = {}
+    for key, value in step["env"].items():
+        if (condition := re.fullmatch(r"\$\{\{ if ne\(parameters\.action, '(\w+)'\) \}\}", key)):
+            env.update(value if action != condition.group(1) else {})
+        else:
+            assert not key.startswith("${{"), f"an expression this test does not expand: {key}"
+            env[key] = value
+    step["env"] = env
+    return step
 
 
 def failing_reports(reports: Path) -> None:
@@ -109,3 +123,14 @@ def test_azure_devops_page_step_maps_the_secret_and_ignores_an_undefined_one(tmp
         assert done.returncode == 0 and len(teams.requests) == 1 and "error" not in done.stderr
     finally:
         teams.close()
+
+
+def test_azure_devops_pull_request_page_job_gets_no_teams_webhook(tmp_path):
+    """The preview stage runs a pull request's own code (its page job too, once the stage's checks pass: the
+    approval on the read-only preview connection). That approval is for a preview; the webhook URL, a
+    credential that posts to the team's channel, is not needed there (GitHub's preview workflow has none)."""
+    step = ado_page_step("preview")
+    assert "PRESENCESYNC_TEAMS_WEBHOOK" not in step["env"]
+    failing_reports(tmp_path / "ws" / "reports" / "fleet-preview-cust-a")
+    done = run_script(step["bash"], tmp_path, {"REPORTS": str(tmp_path / "ws" / "reports")})
+    assert done.returncode == 0, done.stderr
